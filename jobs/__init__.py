@@ -1,0 +1,1 @@
+"""The scheduled jobs: each a plain function doing one step, returning what it did."""

@@ -1,0 +1,98 @@
+"""Command line: ``python -m scorer {serve,run-once,calendar}``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+from datetime import date
+
+from scorer.config import ConfigError, Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scorer", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="migrate the database, then serve on $PORT with gunicorn")
+    sub.add_parser("run-once", help="run one ingest + score cycle now and print what it did")
+    cal = sub.add_parser("calendar", help="print NYSE sessions and polling windows")
+    cal.add_argument("--from", dest="start", type=date.fromisoformat, default=date.today())
+    cal.add_argument("--to", dest="end", type=date.fromisoformat, default=None)
+    cal.add_argument("--format", choices=("text", "json"), default="text")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve()
+        if args.command == "run-once":
+            return _run_once()
+        return _calendar(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve() -> int:
+    Settings.from_env()  # a bad setting fails here with a clear message
+    _migrate()
+    gunicorn = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "python:scorer.gunicorn_conf",
+        "scorer.wsgi:app",
+    ]
+    os.execv(sys.executable, gunicorn)
+    return 0  # not reached
+
+
+def _migrate() -> None:
+    from alembic.config import Config
+
+    from alembic import command
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    command.upgrade(Config(os.path.join(root, "alembic.ini")), "head")
+
+
+def _run_once() -> int:
+    from scorer.runtime import configure_logging
+    from scorer.service import Service, load_classifier
+
+    configure_logging()
+    settings = Settings.from_env()
+    service = Service(settings)
+    # Load in this thread, once: a CLI run should fail loudly, not retry in the background.
+    service.loader.classifier = load_classifier(settings)
+    result = service.run_cycle()
+    print(
+        json.dumps(
+            {
+                "ingest": asdict(result.ingest),
+                "score": None if result.score is None else asdict(result.score),
+            }
+        )
+    )
+    service.shutdown()
+    return 1 if result.ingest.errors and not result.ingest.fetched else 0
+
+
+def _calendar(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from scorer import market
+
+    end = args.end or args.start + timedelta(days=14)
+    try:
+        for line in market.calendar_lines(args.start, end, market.REGULAR, args.format):
+            print(line)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""Where news enters: the FEEDS setting, fetching RSS/Atom, turning it into items."""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import io
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import feedparser
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+TICKER_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
+# Not glued to a word or another "$" and ending at a word boundary, so "$AAPLs" and
+# "US$5" never match; a trailing "." or "-" is punctuation, stripped after matching.
+_CASHTAG = re.compile(r"(?<![A-Za-z0-9$])\$([A-Z][A-Z0-9.\-]{0,9})(?![A-Za-z0-9])")
+_BLOCK_TAGS = frozenset({"br", "p", "div", "li", "tr", "td", "th", "h1", "h2", "h3"})
+_SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.1"
+# Seconds; honouring a "Retry-After: 3600" would stall the whole polling job.
+_MAX_RETRY_AFTER = 10.0
+
+
+class FeedError(Exception):
+    """A feed could not be fetched or is not a feed; str() is one line, safe to log."""
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """One configured feed."""
+
+    url: str
+    ticker: str | None = None  # set for a per-ticker feed ("AAPL=https://...")
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One news item, in plain text, ready to score and store."""
+
+    dedup_key: str  # see dedup_key()
+    title: str  # plain text, at most 1000 characters
+    summary: str  # plain text, at most 4000 characters; "" if none
+    url: str | None  # http(s) only
+    published_at: datetime | None  # aware UTC
+    source: str  # the feed's title, else the feed URL's host
+    tickers: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A feed's items; `warning` is set if feedparser flagged it (bozo) but it had entries."""
+
+    items: tuple[FeedItem, ...]
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one conditional GET brought back."""
+
+    status: int  # 200 or 304
+    content: bytes  # b"" on 304
+    etag: str | None
+    last_modified: str | None
+    content_type: str | None
+
+
+def redact_url(url: str) -> str:
+    """scheme://host/path only: feed URLs may carry API keys or passwords."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]  # no user:password@
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def parse_feed_list(raw: str) -> tuple[FeedSpec, ...]:
+    """Parse FEEDS: whitespace-separated "URL" or "TICKER=URL"; no exact duplicates."""
+    specs: dict[FeedSpec, None] = {}  # ordered set
+    for entry in raw.split():
+        head, sep, tail = entry.partition("=")
+        # Queries contain "=" too; only a "=" before any "://" ends a ticker.
+        has_ticker = bool(sep) and "://" not in head
+        ticker, url = (head.upper(), tail) if has_ticker else (None, entry)
+        shown = redact_url(url) if ticker is None else f"{ticker}={redact_url(url)}"
+        if ticker is not None and not TICKER_RE.match(ticker):
+            raise ValueError(f"FEEDS entry {shown!r}: ticker must match {TICKER_RE.pattern}")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"FEEDS entry {shown!r}: URL must be http(s)://host/...")
+        specs[FeedSpec(url=url, ticker=ticker)] = None
+    return tuple(specs)
+
+
+def tag_tickers(text: str, watchlist: frozenset[str], feed_ticker: str | None) -> frozenset[str]:
+    """feed_ticker plus watchlisted cashtags ($AAPL, $BRK.B). Bare words never count:
+    "A", "IT" or "ALL" are tickers and English alike."""
+    found = {tag.rstrip(".-") for tag in _CASHTAG.findall(text)} & watchlist
+    return frozenset(found | {feed_ticker}) if feed_ticker else frozenset(found)
+
+
+def canonical_url(url: str) -> str:
+    """Lowercase scheme and host, drop fragment and tracking params; keep the rest."""
+    parts = urlsplit(url.strip())
+    query = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        # utm_* vary per campaign. Seeking Alpha adds source=feed_symbol_<TICKER>: kept,
+        # one article would get a different key in every ticker's feed.
+        if not key.lower().startswith("utm_")
+        and not (key == "source" and value.startswith("feed_"))
+    ]
+    netloc = parts.netloc.lower()
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path, urlencode(query), ""))
+
+
+def dedup_key(
+    *, url: str | None, guid: str | None, source: str, title: str, published: datetime | None
+) -> str:
+    """sha256 hex identifying an item across fetches and feeds.
+
+    The link comes first: it is what two feeds carrying one story share, while guids
+    are unique per publisher at best (Yahoo gives seven different IBD stories one guid;
+    EDGAR one guid to a filing's Issuer and Reporting rows). With neither, use what the
+    reader sees. Non-link material is prefixed so it can never collide with a link.
+    """
+    if url:
+        material = canonical_url(url)
+    elif guid:
+        material = "guid:" + guid
+    else:
+        when = published.isoformat() if published else None
+        material = "item:" + json.dumps([source, title, when])
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+class _TextOf(HTMLParser):
+    def __init__(self, markup: str) -> None:
+        super().__init__(convert_charrefs=True)  # unescapes entities in the text
+        self.parts: list[str] = []
+        self.feed(markup)
+        self.close()
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS:  # "a<br>b" reads "a b"; "Apple<i>'s</i>" stays one word
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.handle_starttag(tag, [])
+
+
+def _plain(value: str | None, detail: dict[str, Any] | None, limit: int) -> str:
+    # feedparser already dropped <script>/<style> from HTML fields. text/plain ones are
+    # only unescaped (feeds double-escape, "&amp;amp;"); stripping tags would eat "x<y".
+    value = value or ""
+    if (detail or {}).get("type") in ("text/html", "application/xhtml+xml"):
+        value = "".join(_TextOf(value).parts)
+    else:
+        value = html.unescape(value)
+    return " ".join(value.split())[:limit]
+
+
+def _utc(parsed: Any) -> datetime | None:
+    # feedparser's *_parsed are UTC struct_times (zone-less dates are taken as UTC).
+    if not parsed:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _one_line(exc: object) -> str:
+    return " ".join(str(exc).split())
+
+
+def parse_feed(
+    content: bytes, *, spec: FeedSpec, watchlist: frozenset[str], content_type: str | None = None
+) -> ParsedFeed:
+    """Parse RSS/Atom into de-duplicated items; FeedError if it is not a feed at all."""
+    # content-location resolves relative links. The type's charset takes part in encoding
+    # detection; without one, feedparser flags every document ("no Content-type specified"),
+    # while application/xml lets the XML declaration or BOM decide, as for a file on disk.
+    headers = {"content-location": spec.url, "content-type": content_type or "application/xml"}
+    # A stream, never the bytes: feedparser.parse() fetches a str that looks like a URL
+    # and opens bytes as a local file name (open(b"/etc/passwd") works). Nor does it
+    # fetch external entities: it strips non-literal <!ENTITY> declarations and turns
+    # off expat's external entity loading (proved in tests/test_feeds.py against a
+    # local server, with the doctype_external_parameter_entity fixture).
+    parsed = feedparser.parse(io.BytesIO(content), response_headers=headers)
+    problem = _one_line(parsed.get("bozo_exception")) if parsed.bozo else None
+    if problem and not parsed.entries:
+        raise FeedError(f"not a well-formed feed: {problem}")
+    if not parsed.get("version"):
+        if _SITEMAP_NS in parsed.get("namespaces", {}).values():
+            raise FeedError("a sitemap, not an RSS or Atom feed")
+        raise FeedError("not an RSS or Atom feed")
+    warning = f"parsed despite a problem: {problem}" if problem else None
+    feed = parsed.feed
+    source = _plain(feed.get("title"), feed.get("title_detail"), 200)
+    source = source or urlsplit(spec.url).hostname or spec.url
+    items: dict[str, FeedItem] = {}
+    for entry in parsed.entries:
+        title = _plain(entry.get("title"), entry.get("title_detail"), 1000)
+        link = entry.get("link") or ""
+        # Only web links: a "javascript:" link must never reach a page we serve.
+        url = link if urlsplit(link).scheme in ("http", "https") else None
+        if not title and not url:
+            continue
+        summary = _plain(entry.get("summary"), entry.get("summary_detail"), 4000)
+        published = _utc(entry.get("published_parsed") or entry.get("updated_parsed"))
+        guid = entry.get("id")
+        key = dedup_key(url=url, guid=guid, source=source, title=title, published=published)
+        tickers = tag_tickers(f"{title}\n{summary}", watchlist, spec.ticker)
+        item = FeedItem(key, title, summary, url, published, source, tickers)
+        items.setdefault(key, item)
+    return ParsedFeed(items=tuple(items.values()), warning=warning)
+
+
+class _CappedRetry(Retry):
+    """Honours Retry-After, up to _MAX_RETRY_AFTER seconds."""
+
+    def get_retry_after(self, response: Any) -> float | None:
+        after = super().get_retry_after(response)
+        return None if after is None else min(after, _MAX_RETRY_AFTER)
+
+
+def make_http_session(user_agent: str) -> requests.Session:
+    """Session retrying twice, backing off, on connection errors and 429/502/503/504."""
+    retry = _CappedRetry(
+        total=2,
+        read=False,  # re-raise read timeouts: retrying a slow server triples the wait
+        status_forcelist=(429, 502, 503, 504),
+        backoff_factor=0.5,
+        respect_retry_after_header=True,
+        raise_on_status=False,  # return the last response: error says "HTTP 503 from"
+    )
+    http = requests.Session()
+    http.mount("http://", HTTPAdapter(max_retries=retry))
+    http.mount("https://", HTTPAdapter(max_retries=retry))
+    http.headers.update({"User-Agent": user_agent, "Accept": _ACCEPT})
+    return http
+
+
+def fetch_feed(
+    http: requests.Session,
+    url: str,
+    *,
+    etag: str | None,
+    last_modified: str | None,
+    timeout: float = 10.0,
+    max_bytes: int = 5_000_000,
+) -> FetchResult:
+    """Conditional GET refusing bodies over max_bytes. FeedError on failure."""
+    where = redact_url(url)
+    headers = {"If-None-Match": etag} if etag else {}
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    limits = (timeout, timeout)  # connect, and each read (not the whole body)
+    too_large = FeedError(f"body over {max_bytes} bytes from {where}")
+    # Our own messages, raised "from None": requests' messages embed the whole URL.
+    try:
+        with http.get(url, headers=headers, timeout=limits, stream=True) as resp:
+            got = resp.headers
+            if resp.status_code == 304:  # the server may refresh the validators
+                etag = got.get("ETag", etag)
+                last_modified = got.get("Last-Modified", last_modified)
+                return FetchResult(304, b"", etag, last_modified, None)
+            if resp.status_code != 200:
+                raise FeedError(f"HTTP {resp.status_code} from {where}")
+            declared = got.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise too_large
+            body = bytearray()
+            # Counted after decoding, so a small gzip bomb is refused too.
+            for chunk in resp.iter_content(chunk_size=65536):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise too_large
+            validators = got.get("ETag"), got.get("Last-Modified")
+            return FetchResult(200, bytes(body), *validators, got.get("Content-Type"))
+    except requests.Timeout:
+        raise FeedError(f"timed out fetching {where}") from None
+    except requests.ConnectionError:
+        raise FeedError(f"connection to {where} failed") from None
+    except requests.RequestException as exc:
+        raise FeedError(f"request to {where} failed: {type(exc).__name__}") from None

@@ -1,0 +1,25 @@
+"""gunicorn settings for the web dyno (Procfile: ``gunicorn -c python:scorer.gunicorn_conf``)."""
+
+from typing import Any
+
+from scorer.config import Settings
+
+_settings = Settings.from_env()  # fails fast, naming the bad variable, before binding
+
+bind = f"0.0.0.0:{_settings.port}"
+# One worker per dyno: the model lives in it, and a second copy would not fit in 512 MB.
+# gunicorn reads WEB_CONCURRENCY itself when set.
+workers = 1
+worker_class = "gthread"
+threads = 8
+# Heroku sends SIGTERM and SIGKILL 30 s later: finish requests and the current batch first.
+graceful_timeout = 20
+timeout = 30
+keepalive = 5
+accesslog = None  # the Heroku router logs every request already
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    from scorer.server import shutdown
+
+    shutdown()

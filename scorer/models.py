@@ -1,0 +1,115 @@
+"""The tables: feeds and their fetch state, articles (the durable queue), the
+tickers each article is about, and score events with their provenance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# One naming convention so Alembic names constraints the same on SQLite and Postgres.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+UTCDateTime = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Feed(Base):
+    """A configured feed and what we know from fetching it (for conditional GETs)."""
+
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)
+    ticker: Mapped[str | None] = mapped_column(String(12))
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    last_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Article(Base):
+    """A news item, stored before it is scored."""
+
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(200))
+    # The feed's claim, clamped to seen_at: a missing or future date becomes the time we saw it.
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    tickers: Mapped[list[ArticleTicker]] = relationship(
+        back_populates="article", cascade="all, delete-orphan"
+    )
+
+
+class ArticleTicker(Base):
+    """One ticker an article is about; one score event per row and model revision."""
+
+    __tablename__ = "article_tickers"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    ticker: Mapped[str] = mapped_column(String(12), primary_key=True, index=True)
+
+    article: Mapped[Article] = relationship(back_populates="tickers")
+
+
+class ScoreEvent(Base):
+    """A score for one article and ticker under one model revision."""
+
+    __tablename__ = "score_events"
+    __table_args__ = (
+        UniqueConstraint(
+            "article_id", "ticker", "model_id", "model_revision", name="uq_score_events_identity"
+        ),
+        # "latest" reads the newest news per ticker: one index seek.
+        Index("ix_score_events_ticker_published", "ticker", "published_at", "id"),
+        # "history" ranges over when a score was known.
+        Index("ix_score_events_ticker_scored", "ticker", "scored_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    ticker: Mapped[str] = mapped_column(String(12))
+    model_id: Mapped[str] = mapped_column(String(200))
+    model_revision: Mapped[str] = mapped_column(String(100))
+    label: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float] = mapped_column(Float)
+    p_positive: Mapped[float] = mapped_column(Float)
+    p_negative: Mapped[float] = mapped_column(Float)
+    p_neutral: Mapped[float] = mapped_column(Float)
+    sentences: Mapped[int] = mapped_column(Integer)
+    # Copied from the article so "latest" needs no join to order by news time.
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    article: Mapped[Article] = relationship()

@@ -1,0 +1,102 @@
+"""The running service: one object that owns the engine, the model loader, the
+HTTP session for feeds and the scheduler, built from Settings."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import bottle
+import requests
+from sqlalchemy import Engine
+
+from jobs.ingest import IngestResult, ingest
+from jobs.score import ScoreResult, score_pending
+from scorer import __version__
+from scorer.api import create_app
+from scorer.config import Settings
+from scorer.db import make_engine, make_session_factory
+from scorer.feeds import make_http_session
+from scorer.loader import ModelLoader
+from scorer.sentiment import Classifier
+
+log = logging.getLogger(__name__)
+
+
+def load_classifier(settings: Settings) -> Classifier:
+    """Load the configured model with transformers (the reference runtime)."""
+    from scorer.hf_model import TransformersClassifier
+
+    if settings.model_revision is None:
+        log.warning("FINBERT_MODEL_SHA is 'unknown': loading %s unpinned", settings.finbert_model)
+    return TransformersClassifier(
+        settings.finbert_model, settings.model_revision, threads=settings.torch_threads
+    )
+
+
+@dataclass
+class CycleResult:
+    ingest: IngestResult
+    score: ScoreResult | None  # None when the model is not loaded yet
+
+    def summary(self) -> str:
+        i, s = self.ingest, self.score
+        scored = "model not loaded" if s is None else f"scored={s.events} more={s.more}"
+        return (
+            f"feeds={i.feeds} fetched={i.fetched} items={i.items} new={i.new} "
+            f"untagged={i.untagged} errors={len(i.errors)} {scored}"
+        )
+
+
+class Service:
+    """Everything one process needs; nothing starts until asked."""
+
+    def __init__(
+        self, settings: Settings, *, engine: Engine | None = None, loader: ModelLoader | None = None
+    ) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database_url, pool_size=10)
+        self.sessions = make_session_factory(self.engine)
+        self.loader = loader or ModelLoader(lambda: load_classifier(settings))
+        self.http: requests.Session = make_http_session(f"Reasonator/{__version__}")
+        self.stopping = threading.Event()
+        self._cycle_lock = threading.Lock()
+
+    def app(self) -> bottle.Bottle:
+        return create_app(self.settings, sessions=self.sessions, loader=self.loader)
+
+    def run_cycle(self, now: datetime | None = None) -> CycleResult:
+        """One ingest then score pass. Scoring waits for the model; ingest never does."""
+        with self._cycle_lock:
+            when = now or datetime.now(UTC)
+            ingested = ingest(
+                self.sessions,
+                self.http,
+                self.settings.feeds,
+                self.settings.watchlist,
+                now=when,
+                timeout=self.settings.fetch_timeout,
+            )
+            classifier = self.loader.classifier
+            scored = (
+                None
+                if classifier is None
+                else score_pending(
+                    self.sessions,
+                    classifier,
+                    now=lambda: datetime.now(UTC),
+                    batch_size=self.settings.score_batch_size,
+                    stop=self.stopping,
+                )
+            )
+            return CycleResult(ingested, scored)
+
+    def shutdown(self) -> None:
+        """Stop between batches: what is committed stays, the rest stays pending."""
+        self.stopping.set()
+        self.loader.stop()
+        with self._cycle_lock:  # wait for a running cycle to reach a batch boundary
+            pass
+        self.engine.dispose()

@@ -1,0 +1,3 @@
+from scorer.server import build_app
+
+app = build_app()

@@ -1,0 +1,159 @@
+"""The read API, in-process: health contract, auth, validation, caching."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from webtest import TestApp
+
+from jobs.ingest import store_items
+from jobs.score import score_pending
+from scorer.api import create_app
+from scorer.config import Settings
+from scorer.feeds import FeedItem
+from scorer.hf_model import TransformersClassifier
+from scorer.loader import ModelLoader
+from tests.conftest import TOKEN
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+NOW = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
+
+
+def _item(key: str, title: str, tickers: set[str], published: datetime = NOW) -> FeedItem:
+    return FeedItem(
+        dedup_key=key,
+        title=title,
+        summary="",
+        url=f"https://x.test/{key}",
+        published_at=published,
+        source="Test Wire",
+        tickers=frozenset(tickers),
+    )
+
+
+@pytest.fixture
+def loader(settings: Settings) -> ModelLoader:
+    classifier = TransformersClassifier(settings.finbert_model, None, threads=1)
+    loader = ModelLoader(lambda: classifier)
+    loader.run()  # loads at once, in this thread
+    return loader
+
+
+@pytest.fixture
+def app(settings: Settings, sessions, loader: ModelLoader) -> TestApp:  # type: ignore[no-untyped-def]
+    return TestApp(create_app(settings, sessions=sessions, loader=loader))
+
+
+def test_health_is_503_warming_up_until_the_model_loads(settings: Settings, sessions) -> None:  # type: ignore[no-untyped-def]
+    loader = ModelLoader(lambda: (_ for _ in ()).throw(OSError("no such model: x/y")))
+    app = TestApp(create_app(settings, sessions=sessions, loader=loader))
+
+    before = app.get("/v1/health", status=503).json
+    assert before == {"status": "warming_up", "model_loaded": False}
+
+    loader._stop.set()  # one attempt, no retry wait
+    loader.run()
+    failed = app.get("/v1/health", status=503).json
+    assert failed["model_loaded"] is False and failed["reason"] == "OSError: no such model: x/y"
+
+
+def test_health_is_200_with_the_contract_fields_once_loaded(
+    app: TestApp, settings: Settings
+) -> None:
+    response = app.get("/v1/health", status=200)
+    body = response.json
+    assert body["status"] == "ok" and body["model_loaded"] is True
+    assert body["model_sha"] == "unknown" and body["model_id"] == settings.finbert_model
+    assert body["queue_depth"] == {"pending": 0}
+    assert isinstance(body["uptime_seconds"], int) and body["version"] == "1.0.0"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_model_loader_retries_until_it_succeeds(settings: Settings) -> None:
+    attempts: list[int] = []
+
+    def flaky() -> object:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise RuntimeError("hub unreachable")
+        return TransformersClassifier(settings.finbert_model, None, threads=1)
+
+    loader = ModelLoader(flaky, first_backoff=0.01)  # type: ignore[arg-type]
+    loader.start()
+    loader.wait(timeout=30)
+    assert loader.ready and loader.attempts == 3 and loader.reason is None
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}]
+)
+def test_scores_need_the_bearer_token(app: TestApp, headers: dict[str, str]) -> None:
+    response = app.get("/v1/scores/latest?tickers=AAPL", headers=headers, status=401)
+    assert response.json["error"] == "unauthorized"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert TOKEN not in response.text
+
+
+@pytest.mark.parametrize(
+    ("url", "names"),
+    [
+        ("/v1/scores/latest", "tickers"),
+        ("/v1/scores/latest?tickers=AAPL,bad$", "tickers"),
+        ("/v1/scores/latest?tickers=" + ",".join(f"T{i}" for i in range(51)), "tickers"),
+        ("/v1/scores/history", "ticker"),
+        ("/v1/scores/history?ticker=AAPL&from=yesterday", "from"),
+        ("/v1/scores/history?ticker=AAPL&to=2026-13-01", "to"),
+        ("/v1/scores/history?ticker=AAPL&from=2026-11-02&to=2026-11-01", "from"),
+        ("/v1/scores/history?ticker=AAPL&limit=5001", "limit"),
+        ("/v1/scores/history?ticker=AAPL&limit=ten", "limit"),
+    ],
+)
+def test_a_bad_parameter_is_a_400_that_names_it(app: TestApp, url: str, names: str) -> None:
+    body = app.get(url, headers=AUTH, status=400).json
+    assert body["error"] == "bad_request" and f"'{names}'" in body["message"]
+
+
+def test_unknown_paths_are_json_404s(app: TestApp) -> None:
+    assert app.get("/nope", status=404).json["error"] == "not_found"
+
+
+def test_latest_is_the_newest_news_and_revalidates_with_an_etag(
+    app: TestApp,
+    sessions,
+    loader: ModelLoader,  # type: ignore[no-untyped-def]
+) -> None:
+    older = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+    with sessions.begin() as session:
+        store_items(
+            session,
+            [
+                _item("new", "Apple shares surge", {"AAPL"}),
+                _item("old", "Apple stock falls", {"AAPL"}, older),
+            ],
+            now=NOW,
+        )
+    assert loader.classifier is not None
+    score_pending(sessions, loader.classifier, now=lambda: NOW)
+
+    first = app.get("/v1/scores/latest?tickers=aapl", headers=AUTH)
+    assert [d["article"]["headline"] for d in first.json["data"]] == ["Apple shares surge"]
+    assert first.headers["Cache-Control"] == "private, no-cache"
+    etag = first.headers["ETag"]
+
+    again = app.get(
+        "/v1/scores/latest?tickers=AAPL", headers={**AUTH, "If-None-Match": etag}, status=304
+    )
+    assert again.body == b""
+
+
+def test_history_limit_truncates_and_says_so(app: TestApp, sessions, loader) -> None:  # type: ignore[no-untyped-def]
+    with sessions.begin() as session:
+        store_items(
+            session, [_item(f"k{i}", f"Apple news {i}", {"AAPL"}) for i in range(5)], now=NOW
+        )
+    score_pending(sessions, loader.classifier, now=lambda: NOW)
+
+    body = app.get("/v1/scores/history?ticker=AAPL&from=2026-11-25&limit=3", headers=AUTH).json
+    assert len(body["data"]) == 3 and body["truncated"] is True
+    assert body["from"] == "2026-11-25T00:00:00Z"

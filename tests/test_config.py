@@ -1,0 +1,89 @@
+"""Settings: parsed once, validated with errors that name the variable."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+
+import pytest
+
+from scorer.config import ConfigError, Settings
+
+README = Path(__file__).parent.parent / "README.md"
+CONFIG = Path(__file__).parent.parent / "scorer" / "config.py"
+
+
+def test_defaults_run_on_sqlite_with_finbert_unpinned() -> None:
+    s = Settings.from_env({})
+    assert s.database_url == "sqlite:///reasonator.db"
+    assert s.finbert_model == "ProsusAI/finbert" and s.model_revision is None
+    assert s.poll_interval == 300 and s.env == "development" and s.flag_reasonator is False
+
+
+@pytest.mark.parametrize(
+    ("raw", "url"),
+    [
+        ("postgres://u:p@h:5432/d", "postgresql+psycopg://u:p@h:5432/d"),
+        ("postgresql://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    ],
+)
+def test_heroku_database_urls_map_to_psycopg3(raw: str, url: str) -> None:
+    assert Settings.from_env({"DATABASE_URL": raw}).database_url == url
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"POLL_INTERVAL": "soon"}, "POLL_INTERVAL"),
+        ({"POLL_INTERVAL": "5"}, "POLL_INTERVAL"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"ENV": "prod"}, "ENV"),
+        ({"FLAG_REASONATOR": "maybe"}, "FLAG_REASONATOR"),
+        ({"TICKERS": "AAPL,not a ticker"}, "TICKERS"),
+        ({"FEEDS": "ftp://example.com/feed"}, "FEEDS"),
+        ({"DATABASE_URL": "mysql://u:hunter2@h/d"}, "DATABASE_URL"),
+        ({"ENV": "production"}, "RACK_SERVICE_TOKEN"),
+        ({"ENV": "production", "RACK_SERVICE_TOKEN": "short"}, "RACK_SERVICE_TOKEN"),
+        ({"FINBERT_MODEL_SHA": "abc def"}, "FINBERT_MODEL_SHA"),
+    ],
+)
+def test_a_bad_setting_names_the_variable(env: dict[str, str], name: str) -> None:
+    with pytest.raises(ConfigError, match=name) as info:
+        Settings.from_env(env)
+    assert "hunter2" not in str(info.value)
+
+
+def test_production_takes_a_32_byte_base64url_token_and_hides_it() -> None:
+    token = secrets.token_urlsafe(32)
+    s = Settings.from_env(
+        {
+            "ENV": "production",
+            "RACK_SERVICE_TOKEN": token,
+            "SENTRY_DSN": "https://key@sentry.example/1",
+            "DATABASE_URL": "postgres://u:hunter2@h/d",
+        }
+    )
+    assert s.service_token == token
+    for secret in (token, "hunter2", "key@sentry"):
+        assert secret not in repr(s)
+
+
+def test_feeds_and_watchlist() -> None:
+    s = Settings.from_env(
+        {"FEEDS": "https://a.test/rss\n AAPL=https://b.test/aapl", "TICKERS": "msft, nvda"}
+    )
+    assert [(f.url, f.ticker) for f in s.feeds] == [
+        ("https://a.test/rss", None),
+        ("https://b.test/aapl", "AAPL"),
+    ]
+    assert s.watchlist == {"MSFT", "NVDA", "AAPL"}
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    names = set(re.findall(r'get\("([A-Z_]+)"\)', CONFIG.read_text()))
+    assert {"DATABASE_URL", "FEEDS", "RACK_SERVICE_TOKEN"} <= names
+    readme = README.read_text()
+    undocumented = sorted(n for n in names if f"`{n}`" not in readme)
+    assert not undocumented, f"document these in README.md: {undocumented}"
