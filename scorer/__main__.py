@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     cal.add_argument("--from", dest="start", type=date.fromisoformat, default=date.today())
     cal.add_argument("--to", dest="end", type=date.fromisoformat, default=None)
     cal.add_argument("--format", choices=("text", "json"), default="text")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
@@ -85,8 +86,9 @@ def _calendar(args: argparse.Namespace) -> int:
     from scorer import market
 
     end = args.end or args.start + timedelta(days=14)
+    window = Settings.from_env().window  # MARKET_WINDOW and its bounds
     try:
-        for line in market.calendar_lines(args.start, end, market.REGULAR, args.format):
+        for line in market.calendar_lines(args.start, end, window, args.format):
             print(line)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

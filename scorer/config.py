@@ -10,9 +10,10 @@ import base64
 import binascii
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from scorer import market
 from scorer.feeds import FeedSpec, parse_feed_list
 
 ENVIRONMENTS = ("development", "staging", "production")
@@ -43,6 +44,7 @@ class Settings:
     score_batch_size: int = 64
     torch_threads: int = 2
     fetch_timeout: float = 10.0
+    window: market.Window = market.REGULAR
 
     @property
     def model_revision(self) -> str | None:
@@ -86,6 +88,7 @@ class Settings:
             score_batch_size=_int("SCORE_BATCH_SIZE", get("SCORE_BATCH_SIZE"), 64, 1, 1024),
             torch_threads=_int("TORCH_THREADS", get("TORCH_THREADS"), 2, 1, 64),
             fetch_timeout=float(_int("FETCH_TIMEOUT", get("FETCH_TIMEOUT"), 10, 1, 120)),
+            window=_window(get),
         )
 
 
@@ -146,6 +149,17 @@ def _int(name: str, raw: str | None, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _window(get: Callable[[str], str | None]) -> market.Window:
+    name = (get("MARKET_WINDOW") or "regular").lower()
+    if name == "regular":
+        return market.REGULAR
+    if name != "extended":
+        raise ConfigError(f"MARKET_WINDOW must be regular or extended, got {name!r}")
+    lead = _int("MARKET_LEAD_MINUTES", get("MARKET_LEAD_MINUTES"), 90, 0, 330)
+    tail = _int("MARKET_TAIL_MINUTES", get("MARKET_TAIL_MINUTES"), 60, 0, 240)
+    return market.extended_window(lead, tail)
 
 
 def _tickers(raw: str | None) -> frozenset[str]:

@@ -18,6 +18,9 @@ class TransformersClassifier:
     ) -> None:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # noise in dyno logs
 
         # Heroku dynos report the host's cores; more threads than our share only thrash.
         torch.set_num_threads(threads)

@@ -17,7 +17,10 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 NY = zoneinfo.ZoneInfo("America/New_York")
 RANGE_START = date(2006, 1, 1)
-RANGE_END = date(2027, 12, 31)  # extend (and re-run the tests) before 2027 runs out
+# Holidays ahead come from the library's rules, so the range follows the clock instead of
+# a constant that would stop the scheduler one New Year. Unplanned closures (days of
+# mourning, storms) are known only once a release of exchange_calendars lists them.
+RANGE_END = date(max(2027, date.today().year + 2), 12, 31)
 REGULAR_CLOSE_NY = time(16, 0)
 # Pre-market starts 04:00 ET (5h30 before the open), after-hours ends 20:00 ET
 # (4h after a regular close). Keeping windows inside these bounds also keeps every

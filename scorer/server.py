@@ -7,7 +7,6 @@ import logging
 
 import bottle
 
-from scorer import market
 from scorer.config import Settings
 from scorer.runtime import configure_logging, init_sentry
 from scorer.schedule import make_scheduler
@@ -28,10 +27,19 @@ def build_app() -> bottle.Bottle:
     _service = Service(settings)
     _service.loader.start()
     _scheduler = make_scheduler(
-        _service.run_cycle, interval=settings.poll_interval, window=market.REGULAR
+        _service.run_cycle, interval=settings.poll_interval, window=settings.window
     )
     _scheduler.start()
-    log.info("service started: %r", settings)
+    # Counts only: feed URLs may carry API keys in their query strings.
+    log.info(
+        "service started: env=%s model=%s@%s feeds=%d tickers=%d window=%s",
+        settings.env,
+        settings.finbert_model,
+        settings.finbert_model_sha,
+        len(settings.feeds),
+        len(settings.watchlist),
+        settings.window.name,
+    )
     return _service.app()
 
 

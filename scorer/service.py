@@ -17,6 +17,7 @@ from jobs.score import ScoreResult, score_pending
 from scorer import __version__
 from scorer.api import create_app
 from scorer.config import Settings
+from scorer.crons import CronReporter
 from scorer.db import make_engine, make_session_factory
 from scorer.feeds import make_http_session
 from scorer.loader import ModelLoader
@@ -54,13 +55,19 @@ class Service:
     """Everything one process needs; nothing starts until asked."""
 
     def __init__(
-        self, settings: Settings, *, engine: Engine | None = None, loader: ModelLoader | None = None
+        self,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        loader: ModelLoader | None = None,
+        crons: CronReporter | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url, pool_size=10)
         self.sessions = make_session_factory(self.engine)
         self.loader = loader or ModelLoader(lambda: load_classifier(settings))
         self.http: requests.Session = make_http_session(f"Reasonator/{__version__}")
+        self.crons = crons or CronReporter(settings.window, settings.poll_interval, None)
         self.stopping = threading.Event()
         self._cycle_lock = threading.Lock()
 

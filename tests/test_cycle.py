@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -132,3 +133,26 @@ def test_the_permuted_model_gives_the_same_labels_and_scores(
     assert len({p.label for p in a}) > 1, "the tiny model must tell texts apart"
     for x, y in zip(a, b, strict=True):
         assert x.score == pytest.approx(y.score, abs=1e-6)
+
+
+def test_run_once_prints_what_it_did(
+    settings: Settings,
+    feed_server: FeedServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from scorer.__main__ import main
+
+    wire = feed_server.serve_file("/wire.xml", "watchlist_news.xml")
+    for name, value in {
+        "DATABASE_URL": settings.database_url,
+        "FEEDS": wire,
+        "FINBERT_MODEL": settings.finbert_model,
+        "TICKERS": "AAPL,TSLA",
+        "TORCH_THREADS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    assert main(["run-once"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ingest"]["new"] == 2 and out["score"]["events"] == 2

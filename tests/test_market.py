@@ -14,6 +14,7 @@ import pytest
 from scorer import market
 from scorer.market import (
     NY,
+    RANGE_END,
     REGULAR,
     CalendarRangeError,
     Window,
@@ -145,20 +146,21 @@ def test_is_open_includes_the_open_instant_and_excludes_the_close_instant() -> N
     assert not is_open(utc(2026, 11, 23, 21))
 
 
-@pytest.mark.parametrize("day", [date(2005, 12, 31), date(2028, 1, 3)])
+@pytest.mark.parametrize("day", [date(2005, 12, 31), RANGE_END + timedelta(days=1)])
 def test_dates_outside_the_calendar_range_raise_a_clear_error(day: date) -> None:
-    with pytest.raises(CalendarRangeError, match=rf"{day}.*2006-01-01\.\.2027-12-31"):
+    with pytest.raises(CalendarRangeError, match=rf"{day}.*2006-01-01\.\.{RANGE_END}"):
         session_on(day)
 
 
 def test_range_errors_are_value_errors_and_cover_instants_and_spans() -> None:
     assert issubclass(CalendarRangeError, ValueError)
+    beyond = RANGE_END + timedelta(days=3)
     with pytest.raises(CalendarRangeError):
-        is_open(utc(2028, 1, 3, 15))
+        is_open(datetime(beyond.year, beyond.month, beyond.day, 15, tzinfo=UTC))
     with pytest.raises(CalendarRangeError):
-        sessions_between(date(2027, 12, 1), date(2028, 1, 31))
+        sessions_between(RANGE_END - timedelta(days=30), beyond)
     with pytest.raises(CalendarRangeError):
-        next_window_start(utc(2027, 12, 31, 23), REGULAR)
+        next_window_start(datetime(RANGE_END.year, 12, 31, 23, tzinfo=UTC), REGULAR)
 
 
 def test_the_range_edges_themselves_are_supported() -> None:
