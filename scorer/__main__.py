@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from dataclasses import asdict
-from datetime import date
+from datetime import UTC, date, datetime
 
 from scorer.config import ConfigError, Settings
 
@@ -17,6 +17,21 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="migrate the database, then serve on $PORT with gunicorn")
     sub.add_parser("run-once", help="run one ingest + score cycle now and print what it did")
+    rescore = sub.add_parser(
+        "rescore", help="queue re-scoring of stored articles under the configured model revision"
+    )
+    rescore.add_argument(
+        "--since",
+        required=True,
+        type=_instant,
+        help="articles published at or after this ISO date/time (UTC)",
+    )
+    rescore.add_argument(
+        "--until",
+        type=_instant,
+        default=None,
+        help="...and at or before this one (default: no bound)",
+    )
     cal = sub.add_parser("calendar", help="print NYSE sessions and polling windows")
     cal.add_argument("--from", dest="start", type=date.fromisoformat, default=date.today())
     cal.add_argument("--to", dest="end", type=date.fromisoformat, default=None)
@@ -28,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve()
         if args.command == "run-once":
             return _run_once()
+        if args.command == "rescore":
+            return _rescore(args)
         return _calendar(args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
@@ -78,6 +95,40 @@ def _run_once() -> int:
     )
     service.shutdown()
     return 1 if result.ingest.errors and not result.ingest.fetched else 0
+
+
+def _instant(raw: str) -> datetime:
+    value = datetime.fromisoformat(raw)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _rescore(args: argparse.Namespace) -> int:
+    from jobs.score import queue_rescore
+    from scorer.db import make_engine, make_session_factory
+
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    with make_session_factory(engine).begin() as session:
+        job = queue_rescore(
+            session,
+            settings.finbert_model,
+            settings.finbert_model_sha,
+            since=args.since,
+            until=args.until,
+            now=datetime.now(UTC),
+        )
+        print(
+            json.dumps(
+                {
+                    "job": job.id,
+                    "model_id": job.model_id,
+                    "model_revision": job.model_revision,
+                    "pairs": job.pairs,
+                }
+            )
+        )
+    engine.dispose()
+    return 0
 
 
 def _calendar(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ import bottle
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobs.score import queue_depth
+from jobs.score import open_jobs, queue_depth
 from scorer import __version__
 from scorer.config import Settings
 from scorer.db import as_utc
@@ -65,7 +65,7 @@ def create_app(
                 "model_loaded": True,
                 "model_id": classifier.model_id,
                 "model_sha": classifier.revision,
-                "queue_depth": {"pending": depth.get()},
+                "queue_depth": depth.get(classifier.model_id, classifier.revision),
                 "uptime_seconds": int(clock() - started),
                 "version": __version__,
                 "env": settings.env,
@@ -280,19 +280,22 @@ class _CachedDepth:
     def __init__(self, sessions: sessionmaker[Session], ttl: float = 5.0) -> None:
         self._sessions, self._ttl = sessions, ttl
         self._lock = threading.Lock()
-        self._value: int | None = None
+        self._value: dict[str, int | None] = {"pending": None, "rescore_jobs": None}
         self._at = float("-inf")
 
-    def get(self) -> int | None:
+    def get(self, model_id: str, revision: str) -> dict[str, int | None]:
         now = time.monotonic()
         if now - self._at < self._ttl or not self._lock.acquire(blocking=False):
             return self._value  # another thread is counting: answer at once
         try:
             with self._sessions() as session:
-                self._value = queue_depth(session)
-        except Exception:
+                self._value = {
+                    "pending": queue_depth(session, model_id, revision),
+                    "rescore_jobs": open_jobs(session),
+                }
+        except Exception:  # health must answer even when the database does not
             log.warning("queue depth unavailable", exc_info=True)
-            self._value = None
+            self._value = {"pending": None, "rescore_jobs": None}
         finally:
             self._at = now
             self._lock.release()

@@ -113,3 +113,21 @@ class ScoreEvent(Base):
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     article: Mapped[Article] = relationship()
+
+
+class BatchScoreJob(Base):
+    """A request to re-score stored articles under one model revision
+    (``python -m scorer rescore``). The score job works through it like new news."""
+
+    __tablename__ = "batch_score_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(200))
+    model_revision: Mapped[str] = mapped_column(String(100))
+    # Articles published in [since, until] (until None = up to now).
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    pairs: Mapped[int] = mapped_column(Integer)  # (article, ticker) pairs queued
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

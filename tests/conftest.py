@@ -85,7 +85,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     migrate(engine)
     with engine.begin() as conn:
         conn.execute(
-            text("TRUNCATE feeds, articles, article_tickers, score_events RESTART IDENTITY CASCADE")
+            text(
+                "TRUNCATE feeds, articles, article_tickers, score_events, batch_score_jobs "
+                "RESTART IDENTITY CASCADE"
+            )
         )
     engine.dispose()
     yield url

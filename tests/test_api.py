@@ -65,7 +65,7 @@ def test_health_is_200_with_the_contract_fields_once_loaded(
     body = response.json
     assert body["status"] == "ok" and body["model_loaded"] is True
     assert body["model_sha"] == "unknown" and body["model_id"] == settings.finbert_model
-    assert body["queue_depth"] == {"pending": 0}
+    assert body["queue_depth"] == {"pending": 0, "rescore_jobs": 0}
     assert isinstance(body["uptime_seconds"], int) and body["version"] == "1.0.0"
     assert response.headers["Cache-Control"] == "no-store"
 
