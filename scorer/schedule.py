@@ -34,14 +34,23 @@ def make_scheduler(
     *,
     interval: int,
     window: market.Window,
+    leader: Callable[[], bool] = lambda: True,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> BackgroundScheduler:
-    """A scheduler with one job; call ``.start()`` to begin."""
+    """A scheduler with one job; call ``.start()`` to begin.
+
+    ``leader`` says whether this process may run the jobs (it holds the deployment's
+    scheduler lock); it is asked on every tick, so a reader takes over when the
+    holder goes away (a deploy, a crash).
+    """
 
     def tick() -> None:
         at = now()
         if not should_run(at, window):
             log.debug("outside the polling window at %s: skipped", at.isoformat())
+            return
+        if not leader():
+            log.debug("another process holds the scheduler lock: skipped")
             return
         started = time.monotonic()
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -71,8 +72,8 @@ class Service:
         self.stopping = threading.Event()
         self._cycle_lock = threading.Lock()
 
-    def app(self) -> bottle.Bottle:
-        return create_app(self.settings, sessions=self.sessions, loader=self.loader)
+    def app(self, role: Callable[[], str] = lambda: "scheduler") -> bottle.Bottle:
+        return create_app(self.settings, sessions=self.sessions, loader=self.loader, role=role)
 
     def run_cycle(self, now: datetime | None = None) -> CycleResult:
         """One ingest then score pass. Scoring waits for the model; ingest never does."""

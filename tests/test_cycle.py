@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -23,7 +24,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def service(settings: Settings, feed_server: FeedServer) -> Service:
+def service(settings: Settings, feed_server: FeedServer) -> Iterator[Service]:
     wire = feed_server.serve_file("/wire.xml", "watchlist_news.xml")
     aapl = feed_server.serve_file("/aapl.xml", "seekingalpha_aapl_symbol_feed_2026-03-08.xml")
     broken = feed_server.url("/missing.xml")
@@ -31,7 +32,8 @@ def service(settings: Settings, feed_server: FeedServer) -> Service:
     service = Service(replace(settings, feeds=feeds))
     service.loader.classifier = load_classifier(service.settings)
     service.loader._ready.set()
-    return service
+    yield service
+    service.shutdown()
 
 
 def test_one_cycle_stores_scores_and_serves_them(service: Service) -> None:

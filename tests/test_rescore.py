@@ -18,9 +18,8 @@ NOW = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
 class FixedClassifier:
     """A stand-in model: always the same probabilities, under a given revision."""
 
-    labels = ["positive", "negative", "neutral"]
-
     def __init__(self, revision: str, probs: tuple[float, float, float]) -> None:
+        self.labels = ["positive", "negative", "neutral"]
         self.model_id, self.revision, self._probs = "test/model", revision, probs
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:

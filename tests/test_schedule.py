@@ -150,3 +150,17 @@ def test_the_calendar_command_refuses_dates_it_cannot_know(
     far = date(market.RANGE_END.year + 1, 1, 5).isoformat()
     assert main(["calendar", "--from", "2026-11-27", "--to", far]) == 2
     assert "outside the supported market calendar range" in capsys.readouterr().err
+
+
+def test_only_the_lock_holder_runs_cycles() -> None:
+    runs: list[datetime] = []
+    holds = [False]
+    now = utc(2026, 11, 25, 16, 0)
+    scheduler = make_scheduler(
+        runs.append, interval=300, window=market.REGULAR, leader=lambda: holds[0], now=lambda: now
+    )
+    tick = scheduler.get_job(JOB_ID).func
+    tick()  # a reader: another process holds the lock
+    holds[0] = True
+    tick()  # the holder went away; this process took over
+    assert runs == [now]

@@ -1,0 +1,194 @@
+"""One scheduler per deployment: the process holding this lock runs the jobs, the
+others serve reads only. Postgres advisory lock in production, a file lock on SQLite.
+
+Make the lock inside the worker, after gunicorn forks: a forked child would share the
+parent's lock connection or open file and both would believe they lead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import threading
+from typing import Protocol
+
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+log = logging.getLogger(__name__)
+
+
+class SchedulerLock(Protocol):
+    def try_acquire(self) -> bool:
+        """Non-blocking: True if this process holds the lock now (or already did)."""
+        ...
+
+    def release(self) -> None:
+        """Give the lock up; safe to call when not held."""
+        ...
+
+    @property
+    def held(self) -> bool: ...
+
+
+def make_lock(engine: Engine, *, name: str = "reasonator-scheduler") -> SchedulerLock:
+    """The lock named ``name`` for the database ``engine`` points at."""
+    if engine.dialect.name == "postgresql":
+        return PostgresLock(engine, name)
+    database = engine.url.database
+    if not database or database == ":memory:" or engine.url.query.get("mode") == "memory":
+        # An in-memory database lives and dies with this process: no other process
+        # can run jobs against it, so there is nothing to exclude.
+        return ProcessLock()
+    return FileLock(f"{database}.scheduler.lock")
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key (what ``pg_try_advisory_lock(bigint)`` takes)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+class PostgresLock:
+    """A session-level advisory lock held on one connection kept for the process's life.
+
+    Postgres releases a session lock when its connection ends, and the OS closes the
+    socket when a process dies, even on SIGKILL: so the old dyno of an overlapping
+    deploy hands over as soon as it is gone, with no lease to expire.
+
+    If the server drops the connection between checks, another process may lead
+    before this one notices on its next call; the jobs are idempotent, so that
+    brief overlap costs duplicate work, not duplicate rows.
+    """
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self._key = lock_key(name)
+        # Its own engine with NullPool: a pooled connection would be handed to a
+        # request or reset on return, and the lock would go with it. AUTOCOMMIT so
+        # the kept connection never sits "idle in transaction". Keepalives and a TCP
+        # user timeout so a vanished server fails the check within a minute instead
+        # of hanging it for the OS's fifteen.
+        self._engine = create_engine(
+            engine.url,
+            poolclass=NullPool,
+            isolation_level="AUTOCOMMIT",
+            connect_args={
+                "connect_timeout": 10,
+                "keepalives_idle": 30,
+                "keepalives_interval": 10,
+                "keepalives_count": 3,
+                "tcp_user_timeout": 30_000,  # milliseconds
+            },
+        )
+        self._conn: Connection | None = None
+        self._mutex = threading.Lock()
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None
+
+    def try_acquire(self) -> bool:
+        with self._mutex:
+            if self._conn is not None:
+                try:
+                    self._conn.execute(text("SELECT 1"))
+                    return True
+                except DBAPIError as exc:
+                    # The lock died with the connection; try again on a new one.
+                    log.warning("scheduler lock lost with its connection: %s", exc.orig)
+                    self._close()
+            try:
+                conn = self._engine.connect()
+                got = conn.execute(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}
+                ).scalar_one()
+            except DBAPIError as exc:
+                log.warning("scheduler lock: cannot reach the database: %s", exc.orig)
+                return False
+            if got:
+                self._conn = conn
+                log.info("scheduler lock acquired: this process runs the jobs")
+            else:
+                conn.close()  # a follower keeps no idle connection open
+            return bool(got)
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._conn is not None:
+                # Unlock before hanging up: the server ends the session, and frees the
+                # lock, only moments after the client closes, and a successor polling
+                # right then would be refused.
+                with contextlib.suppress(DBAPIError):
+                    self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
+            self._close()
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(DBAPIError):  # already dead, and the lock with it
+                conn.close()
+
+
+class FileLock:
+    """``flock`` on a file beside the SQLite database; the OS drops it when the process
+    dies. Locks belong to the open file, so two opens in one process also exclude."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._fd: int | None = None
+        self._mutex = threading.Lock()
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def try_acquire(self) -> bool:
+        with self._mutex:
+            if self._fd is not None:
+                # Deleting the lock file would let another process lock a new file at
+                # the same path: then this lock guards nothing any more.
+                try:
+                    if os.stat(self._path).st_ino == os.fstat(self._fd).st_ino:
+                        return True
+                except FileNotFoundError:
+                    pass
+                log.warning("scheduler lock file was replaced: lock lost")
+                self._close()
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            self._fd = fd
+            return True
+
+    def release(self) -> None:
+        with self._mutex:
+            self._close()
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # closing the only descriptor releases the flock
+
+
+class ProcessLock:
+    """For an in-memory SQLite database: always acquirable, held until released."""
+
+    def __init__(self) -> None:
+        self._held = False
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def try_acquire(self) -> bool:
+        self._held = True
+        return True
+
+    def release(self) -> None:
+        self._held = False
