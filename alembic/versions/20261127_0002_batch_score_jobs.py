@@ -8,8 +8,8 @@ Create Date: 2026-11-27 03:33:36.638329
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
 
+from alembic import op
 
 revision: str = "0002"
 down_revision: str | None = "0001"
