@@ -17,6 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="migrate the database, then serve on $PORT with gunicorn")
     sub.add_parser("run-once", help="run one ingest + score cycle now and print what it did")
+    sub.add_parser(
+        "prepare-model",
+        help="build the serving artifact (int8 ONNX) from "
+        "FINBERT_MODEL at FINBERT_MODEL_SHA into MODEL_ARTIFACT_DIR",
+    )
     rescore = sub.add_parser(
         "rescore", help="queue re-scoring of stored articles under the configured model revision"
     )
@@ -43,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve()
         if args.command == "run-once":
             return _run_once()
+        if args.command == "prepare-model":
+            return _prepare_model()
         if args.command == "rescore":
             return _rescore(args)
         return _calendar(args)
@@ -95,6 +102,19 @@ def _run_once() -> int:
     )
     service.shutdown()
     return 1 if result.ingest.errors and not result.ingest.fetched else 0
+
+
+def _prepare_model() -> int:
+    from scorer.onnx_runtime import build_artifact, read_manifest
+    from scorer.runtime import configure_logging
+
+    configure_logging()
+    settings = Settings.from_env(build=True)
+    out = build_artifact(
+        settings.finbert_model, settings.model_revision, settings.model_artifact_dir
+    )
+    print(json.dumps({"artifact": str(out), **read_manifest(out)}))
+    return 0
 
 
 def _instant(raw: str) -> datetime:

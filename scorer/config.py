@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from scorer import market
 from scorer.feeds import FeedSpec, parse_feed_list
@@ -20,6 +21,10 @@ ENVIRONMENTS = ("development", "staging", "production")
 _TICKER = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+
+# Inside the app directory, so Heroku's build (bin/post_compile) puts it in the slug.
+DEFAULT_ARTIFACT_DIR = Path(__file__).resolve().parent.parent / "var" / "model"
 
 
 class ConfigError(ValueError):
@@ -45,6 +50,7 @@ class Settings:
     torch_threads: int = 2
     fetch_timeout: float = 10.0
     window: market.Window = market.REGULAR
+    model_artifact_dir: Path = DEFAULT_ARTIFACT_DIR
 
     @property
     def model_revision(self) -> str | None:
@@ -57,8 +63,12 @@ class Settings:
         return self.tickers | {f.ticker for f in self.feeds if f.ticker}
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from ``environ`` (default ``os.environ``); raise ConfigError."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, build: bool = False) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``); raise ConfigError.
+
+        ``build=True`` is for build-time commands (``prepare-model``), which run where
+        the service's secrets are not available and need none.
+        """
         env = dict(os.environ if environ is None else environ)
 
         def get(name: str) -> str | None:
@@ -68,7 +78,8 @@ class Settings:
         if deployment not in ENVIRONMENTS:
             raise ConfigError(f"ENV must be one of {', '.join(ENVIRONMENTS)}, got {deployment!r}")
         token = get("RACK_SERVICE_TOKEN")
-        _check_token(token, strict=deployment != "development")
+        if not build:
+            _check_token(token, strict=deployment != "development")
         try:
             feeds = parse_feed_list(get("FEEDS") or "")
         except ValueError as exc:
@@ -89,6 +100,7 @@ class Settings:
             torch_threads=_int("TORCH_THREADS", get("TORCH_THREADS"), 2, 1, 64),
             fetch_timeout=float(_int("FETCH_TIMEOUT", get("FETCH_TIMEOUT"), 10, 1, 120)),
             window=_window(get),
+            model_artifact_dir=Path(get("MODEL_ARTIFACT_DIR") or DEFAULT_ARTIFACT_DIR),
         )
 
 

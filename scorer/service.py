@@ -27,12 +27,40 @@ from scorer.sentiment import Classifier
 log = logging.getLogger(__name__)
 
 
+class ArtifactMismatch(RuntimeError):
+    """The prepared artifact was built from another model or revision than configured."""
+
+
 def load_classifier(settings: Settings) -> Classifier:
-    """Load the configured model with transformers (the reference runtime)."""
+    """Load the prepared ONNX artifact if there is one, else the model with transformers.
+
+    The artifact is what fits an Eco dyno (see README, "Memory budget"). One built
+    from another model or revision is refused rather than silently served: scores
+    would carry the wrong provenance.
+    """
+    if settings.model_revision is None:
+        log.warning("FINBERT_MODEL_SHA is 'unknown': %s is unpinned", settings.finbert_model)
+    artifact = settings.model_artifact_dir
+    if (artifact / "artifact.json").exists():
+        from scorer.onnx_runtime import OnnxClassifier, read_manifest
+
+        manifest = read_manifest(artifact)
+        built = (manifest["source_model"], manifest["revision"])
+        wanted = (settings.finbert_model, settings.finbert_model_sha)
+        if built != wanted:
+            raise ArtifactMismatch(
+                f"artifact in {artifact} was built from {built[0]}@{built[1]}, configured "
+                f"{wanted[0]}@{wanted[1]}: run 'python -m scorer prepare-model'"
+            )
+        return OnnxClassifier(artifact, threads=settings.torch_threads)
+    log.warning(
+        "no prepared artifact in %s: loading %s with transformers (about 1 GB for "
+        "FinBERT; run 'python -m scorer prepare-model')",
+        artifact,
+        settings.finbert_model,
+    )
     from scorer.hf_model import TransformersClassifier
 
-    if settings.model_revision is None:
-        log.warning("FINBERT_MODEL_SHA is 'unknown': loading %s unpinned", settings.finbert_model)
     return TransformersClassifier(
         settings.finbert_model, settings.model_revision, threads=settings.torch_threads
     )
