@@ -24,7 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scorer.onnx_runtime import OnnxClassifier, build_artifact, read_manifest
+from scorer.artifact import build_artifact
+from scorer.onnx_runtime import OnnxClassifier, read_manifest
 
 DEFAULT_DATA = Path("/work/shared/data/financial_phrasebank/test.csv")
 MIN_AGREEMENT = 0.98

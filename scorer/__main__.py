@@ -105,7 +105,8 @@ def _run_once() -> int:
 
 
 def _prepare_model() -> int:
-    from scorer.onnx_runtime import build_artifact, read_manifest
+    from scorer.artifact import build_artifact
+    from scorer.onnx_runtime import read_manifest
     from scorer.runtime import configure_logging
 
     configure_logging()

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from scorer.artifact import build_artifact
 from scorer.config import Settings
 from scorer.hf_model import TransformersClassifier
 from scorer.loader import ModelLoader
-from scorer.onnx_runtime import MANIFEST_KEYS, OnnxClassifier, build_artifact, read_manifest
+from scorer.onnx_runtime import MANIFEST_KEYS, OnnxClassifier, read_manifest
 from scorer.sentiment import predict_articles
 from scorer.service import ArtifactMismatch, load_classifier
 
