@@ -9,12 +9,13 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import bottle
-from sqlalchemy import select
+from sqlalchemy import Engine, Row, Select, bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.score import open_jobs, queue_depth
@@ -49,6 +50,12 @@ def create_app(
     app.config["json.enable"] = False  # every route serialises itself (ETags need the bytes)
     started = clock()
     depth = _CachedDepth(sessions)
+    # The score reads use Core on a plain connection: a Session and ORM entities cost
+    # more than the queries themselves here.
+    with sessions() as session:
+        engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    latest_items = _LatestCache(engine)
 
     @app.get("/v1/health")
     def health() -> str:
@@ -78,13 +85,11 @@ def create_app(
     def latest() -> str:
         _authorize(settings)
         tickers = _tickers(bottle.request.query.get("tickers"))
-        with sessions() as session:
-            found = {t: _latest_event(session, t) for t in tickers}
-        body = {
-            "data": [_event_json(t, row) for t, row in found.items() if row is not None],
-            "missing": [t for t, row in found.items() if row is None],
-        }
-        return _json(body, cache=True)
+        items = latest_items.get(tickers)
+        # Assembled from per-ticker JSON texts: the same bytes as _json would write.
+        data = ",".join(text for text in items.values() if text is not None)
+        missing = _dumps([t for t, text in items.items() if text is None])
+        return _send(f'{{"data":[{data}],"missing":{missing}}}', cache=True)
 
     @app.get("/v1/scores/history")
     def history() -> str:
@@ -97,9 +102,7 @@ def create_app(
             raise BadRequest("'from' must not be after 'to'")
         limit = _limit(query.get("limit"))
         stmt = (
-            select(ScoreEvent, Article)
-            .join(Article, Article.id == ScoreEvent.article_id)
-            .where(
+            _EVENTS.where(
                 ScoreEvent.ticker == ticker,
                 ScoreEvent.scored_at >= start,
                 ScoreEvent.scored_at <= end,
@@ -107,8 +110,8 @@ def create_app(
             .order_by(ScoreEvent.scored_at, ScoreEvent.id)
             .limit(limit + 1)
         )
-        with sessions() as session:
-            rows = session.execute(stmt).all()
+        with engine.connect() as conn:
+            rows = conn.execute(stmt).all()
         return _json(
             {
                 "ticker": ticker,
@@ -116,7 +119,7 @@ def create_app(
                 "to": _iso(end),
                 "limit": limit,
                 "truncated": len(rows) > limit,
-                "data": [_event_json(ticker, row) for row in rows[:limit]],
+                "data": [_event_json(row) for row in rows[:limit]],
             },
             cache=True,
         )
@@ -218,38 +221,65 @@ def _limit(raw: str | None) -> int:
     return value
 
 
-_LATEST = (
-    select(ScoreEvent, Article)
-    .join(Article, Article.id == ScoreEvent.article_id)
-    .order_by(ScoreEvent.published_at.desc(), ScoreEvent.id.desc())
-    .limit(1)
-)
+# What an item of "latest" and "history" shows: the event joined to its article.
+_EVENTS = select(
+    ScoreEvent.ticker,
+    ScoreEvent.label,
+    ScoreEvent.score,
+    ScoreEvent.p_positive,
+    ScoreEvent.p_negative,
+    ScoreEvent.p_neutral,
+    ScoreEvent.scored_at,
+    ScoreEvent.model_id,
+    ScoreEvent.model_revision,
+    Article.title,
+    Article.url,
+    Article.source,
+    Article.published_at,
+).join_from(ScoreEvent, Article, Article.id == ScoreEvent.article_id)
 
 
-def _latest_event(session: Session, ticker: str) -> tuple[ScoreEvent, Article] | None:
-    """The score of the newest news about ``ticker`` (the newest revision's, if re-scored)."""
-    row = session.execute(_LATEST.where(ScoreEvent.ticker == ticker)).first()
-    return None if row is None else (row[0], row[1])
+@lru_cache(maxsize=MAX_TICKERS)
+def _latest(count: int) -> Select[*tuple[Any, ...]]:
+    """One statement for ``count`` tickers: per ticker, the id of the score of its newest
+    news (one seek on ix_score_events_ticker_published; the newest revision's if
+    re-scored), then those events with their articles by primary key. One round trip
+    instead of one per ticker; cached per count so it is built and compiled once."""
+    newest = [
+        select(ScoreEvent.id)
+        .where(ScoreEvent.ticker == bindparam(f"t{i}"))
+        .order_by(ScoreEvent.published_at.desc(), ScoreEvent.id.desc())
+        .limit(1)
+        .scalar_subquery()
+        for i in range(count)
+    ]
+    return _EVENTS.where(ScoreEvent.id.in_(newest))
 
 
-def _event_json(ticker: str, row: tuple[ScoreEvent, Article]) -> dict[str, Any]:
-    event, article = row
+_STAMP = select(func.max(ScoreEvent.id))
+
+
+def _ticker_params(tickers: Sequence[str]) -> dict[str, str]:
+    return {f"t{i}": ticker for i, ticker in enumerate(tickers)}
+
+
+def _event_json(row: Row[*tuple[Any, ...]]) -> dict[str, Any]:
     return {
-        "ticker": ticker,
-        "label": event.label,
-        "score": round(event.score, 6),
+        "ticker": row.ticker,
+        "label": row.label,
+        "score": round(row.score, 6),
         "probabilities": {
-            "positive": round(event.p_positive, 6),
-            "negative": round(event.p_negative, 6),
-            "neutral": round(event.p_neutral, 6),
+            "positive": round(row.p_positive, 6),
+            "negative": round(row.p_negative, 6),
+            "neutral": round(row.p_neutral, 6),
         },
-        "scored_at": _iso(event.scored_at),
-        "model": {"id": event.model_id, "revision": event.model_revision},
+        "scored_at": _iso(row.scored_at),
+        "model": {"id": row.model_id, "revision": row.model_revision},
         "article": {
-            "headline": article.title,
-            "url": article.url,
-            "source": article.source,
-            "published_at": _iso(article.published_at),
+            "headline": row.title,
+            "url": row.url,
+            "source": row.source,
+            "published_at": _iso(row.published_at),
         },
     }
 
@@ -258,9 +288,16 @@ def _iso(value: datetime) -> str:
     return as_utc(value).isoformat().replace("+00:00", "Z")
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def _json(body: dict[str, Any], *, status: int = 200, cache: bool = False) -> str:
-    """Serialise; for cacheable reads add an ETag and answer 304 when it matches."""
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    return _send(_dumps(body), status=status, cache=cache)
+
+
+def _send(text: str, *, status: int = 200, cache: bool = False) -> str:
+    """For cacheable reads add an ETag and answer 304 when it matches."""
     bottle.response.status = status
     bottle.response.content_type = "application/json"
     if cache:
@@ -272,6 +309,47 @@ def _json(body: dict[str, Any], *, status: int = 200, cache: bool = False) -> st
             bottle.response.status = 304
             return ""
     return text
+
+
+class _LatestCache:
+    """Each ticker's latest item as JSON text, kept while the stamp — the newest score
+    event id — is unchanged. Every request still reads the stamp (one index lookup),
+    so a new score is served as soon as it is committed; only tickers not cached
+    since the stamp last changed are fetched. Scores are only ever inserted (new news,
+    re-scores), each with a higher id, so a changed stamp is what a change looks like.
+
+    The stamp misses no insert on SQLite, where writers commit one at a time in id
+    order. On Postgres, ids come from a sequence when rows are inserted, so two
+    concurrent writers (the scheduler and a ``run-once``) can commit out of id order
+    and a score could hide behind a stamp already seen. ``max_age`` bounds that
+    staleness, and any from deletes (articles removed with their scores), to well
+    under a poll cycle.
+    """
+
+    def __init__(self, engine: Engine, max_age: float = 2.0, max_items: int = 5_000) -> None:
+        self._engine, self._max_age, self._max_items = engine, max_age, max_items
+        # (stamp, when, items): swapped whole, so threads never see a mix of two stamps.
+        self._state: tuple[int | None, float, dict[str, str | None]] = (None, -max_age, {})
+
+    def get(self, tickers: Sequence[str]) -> dict[str, str | None]:
+        """Ticker -> its item's JSON text, or None when it has no score."""
+        with self._engine.connect() as conn:
+            # Read the stamp before the items: what is fetched is at least as new.
+            stamp = conn.scalar(_STAMP)
+            now = time.monotonic()
+            kept, since, items = self._state
+            if kept != stamp or now - since > self._max_age or len(items) > self._max_items:
+                items = {}
+                self._state = (stamp, now, items)
+            wanted = [t for t in tickers if t not in items]
+            if wanted:
+                found = {
+                    row.ticker: _dumps(_event_json(row))
+                    for row in conn.execute(_latest(len(wanted)), _ticker_params(wanted))
+                }
+                for ticker in wanted:
+                    items[ticker] = found.get(ticker)
+        return {t: items[t] for t in tickers}
 
 
 class _CachedDepth:

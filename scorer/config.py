@@ -43,6 +43,7 @@ class Settings:
     env: str = "development"
     flag_reasonator: bool = False
     port: int = 8000
+    web_concurrency: int = 1
     feeds: tuple[FeedSpec, ...] = ()
     tickers: frozenset[str] = frozenset()
     poll_interval: int = 300
@@ -93,6 +94,7 @@ class Settings:
             env=deployment,
             flag_reasonator=_flag("FLAG_REASONATOR", get("FLAG_REASONATOR")),
             port=_int("PORT", get("PORT"), 8000, 1, 65535),
+            web_concurrency=_web_concurrency(get),
             feeds=feeds,
             tickers=_tickers(get("TICKERS")),
             poll_interval=_int("POLL_INTERVAL", get("POLL_INTERVAL"), 300, 30, 3600),
@@ -161,6 +163,15 @@ def _int(name: str, raw: str | None, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _web_concurrency(get: Callable[[str], str | None]) -> int:
+    # Heroku's Python buildpack sets WEB_CONCURRENCY from the dyno's memory when it is
+    # unset (2 on 512 MB) and says so in WEB_CONCURRENCY_SET_BY. Each worker holds a
+    # model, so only a value the operator chose counts; otherwise one worker.
+    if (get("WEB_CONCURRENCY_SET_BY") or "").startswith("heroku/"):
+        return 1
+    return _int("WEB_CONCURRENCY", get("WEB_CONCURRENCY"), 1, 1, 16)
 
 
 def _window(get: Callable[[str], str | None]) -> market.Window:

@@ -18,7 +18,13 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     if url.startswith("sqlite"):
         # WAL lets readers go on while the score job writes; the busy timeout makes a
         # second writer (``run-once`` beside a server) wait instead of failing.
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # pool_size: keep a connection per web thread; past the pool, every request
+        # would open (and run the pragmas on) a new one and close it again.
+        engine = create_engine(
+            url,
+            pool_size=pool_size,
+            connect_args={"timeout": 30, "check_same_thread": False},
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=2, pool_pre_ping=True)

@@ -7,9 +7,9 @@ from scorer.config import Settings
 _settings = Settings.from_env()  # fails fast, naming the bad variable, before binding
 
 bind = f"0.0.0.0:{_settings.port}"
-# One worker per dyno: the model lives in it, and a second copy would not fit in 512 MB.
-# gunicorn reads WEB_CONCURRENCY itself when set.
-workers = 1
+# Each worker holds its own model (~370 MB peak): on an Eco dyno (512 MB) that means one
+# (see Settings: a WEB_CONCURRENCY set by Heroku's buildpack is not the operator's).
+workers = _settings.web_concurrency
 worker_class = "gthread"
 threads = 8
 # Heroku sends SIGTERM and SIGKILL 30 s later: finish requests and the current batch first.

@@ -81,6 +81,13 @@ def test_feeds_and_watchlist() -> None:
     assert s.watchlist == {"MSFT", "NVDA", "AAPL"}
 
 
+def test_web_concurrency_is_the_operators_not_the_buildpacks() -> None:
+    assert Settings.from_env({}).web_concurrency == 1
+    assert Settings.from_env({"WEB_CONCURRENCY": "3"}).web_concurrency == 3
+    heroku_default = {"WEB_CONCURRENCY": "2", "WEB_CONCURRENCY_SET_BY": "heroku/python"}
+    assert Settings.from_env(heroku_default).web_concurrency == 1
+
+
 def test_every_setting_is_documented_in_the_readme() -> None:
     names = set(re.findall(r'get\("([A-Z_]+)"\)', CONFIG.read_text()))
     assert {"DATABASE_URL", "FEEDS", "RACK_SERVICE_TOKEN"} <= names

@@ -1,0 +1,467 @@
+"""Benchmark ``GET /v1/scores/latest`` against the bare anchor, side by side.
+
+One run (see bench/README.md):
+
+1. builds a SQLite database with the real schema (alembic) holding 100 tickers x
+   1,000 articles = 100k score events;
+2. starts two gunicorn processes on loopback: the bare anchor (bench/bare_app.py)
+   and the real service (``scorer.wsgi:app`` with ``-c python:scorer.gunicorn_conf``,
+   a tiny model so health comes up), with the same worker and thread counts;
+3. drives each with wrk (16 connections, 10 random tickers of the 100 per request,
+   drawn from 200 fixed lists), alternating anchor/ours for several rounds;
+4. runs one more round of each while a separate process writes scoring batches
+   (64 score events per transaction every 200 ms) into the same database.
+
+Needs ``wrk`` (``apt-get install -y wrk``). Every load loop is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TOKEN = "bench-token-0123456789abcdef"
+N_TICKERS, ARTICLES_PER_TICKER = 100, 1_000
+N_LISTS, PER_REQUEST = 200, 10
+LABELS = ("positive", "negative", "neutral")
+MODEL_ID, REVISION = "bench/model", "r1"
+
+
+# --- the database -----------------------------------------------------------------
+
+
+def tickers() -> list[str]:
+    rng = random.Random(7)
+    names: set[str] = set()
+    while len(names) < N_TICKERS:
+        names.add(
+            "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(rng.randint(2, 4)))
+        )
+    return sorted(names)
+
+
+def _event(rng: random.Random, article_id: int, ticker: str, published: datetime) -> dict[str, Any]:
+    p = [rng.random() for _ in range(3)]
+    total = sum(p)
+    pos, neg, neu = (x / total for x in p)
+    return {
+        "id": article_id,
+        "article_id": article_id,
+        "ticker": ticker,
+        "model_id": MODEL_ID,
+        "model_revision": REVISION,
+        "label": LABELS[max(range(3), key=lambda i: (pos, neg, neu)[i])],
+        "score": pos - neg,
+        "p_positive": pos,
+        "p_negative": neg,
+        "p_neutral": neu,
+        "sentences": 2,
+        "published_at": published,
+        "scored_at": published + timedelta(minutes=3),
+    }
+
+
+def _article(article_id: int, ticker: str, published: datetime) -> dict[str, Any]:
+    return {
+        "id": article_id,
+        "dedup_key": f"bench-{article_id:08d}",
+        "title": f"{ticker} shares move after quarterly update, story {article_id}",
+        "summary": f"Analysts discuss {ticker} guidance, margins and the outlook. " * 3,
+        "url": f"https://news.example/{ticker.lower()}/{article_id}",
+        "source": "Bench Wire",
+        "published_at": published,
+        "seen_at": published + timedelta(minutes=1),
+    }
+
+
+def build_db(path: Path) -> None:
+    """Migrate with alembic (as tests/conftest.py does), then bulk-insert with Core."""
+    from alembic.config import Config
+    from sqlalchemy import insert
+
+    from alembic import command
+    from scorer.db import make_engine
+    from scorer.models import Article, ArticleTicker, ScoreEvent
+
+    for suffix in ("", "-wal", "-shm", ".scheduler.lock"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    engine = make_engine(f"sqlite:///{path}")
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["configure_logger"] = False
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+    rng = random.Random(11)
+    names = tickers()
+    now = datetime.now(UTC).replace(microsecond=0)
+    articles, links, events = [], [], []
+    for article_id in range(1, N_TICKERS * ARTICLES_PER_TICKER + 1):
+        ticker = names[article_id % N_TICKERS]  # interleaved, as real news arrives
+        published = now - timedelta(seconds=rng.randint(3_600, 90 * 86_400))
+        articles.append(_article(article_id, ticker, published))
+        links.append({"article_id": article_id, "ticker": ticker})
+        events.append(_event(rng, article_id, ticker, published))
+    with engine.begin() as conn:  # one transaction, executemany per table
+        conn.execute(insert(Article), articles)
+        conn.execute(insert(ArticleTicker), links)
+        conn.execute(insert(ScoreEvent), events)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+
+
+def writer(db: Path, seconds: float, interval: float, batch: int) -> None:
+    """A scoring batch every ``interval``: ``batch`` new articles with their ticker and
+    score event, one transaction each (as jobs/ingest.py + jobs/score.py commit),
+    through scorer.db.make_engine (WAL, busy timeout). Stops after ``seconds``."""
+    from sqlalchemy import func, insert, select
+
+    from scorer.db import make_engine
+    from scorer.models import Article, ArticleTicker, ScoreEvent
+
+    engine = make_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        next_id = int(conn.scalar(select(func.max(Article.id))) or 0) + 1
+    rng, names = random.Random(), tickers()
+    commits: list[float] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        now = datetime.now(UTC)
+        pairs = [(i, rng.choice(names)) for i in range(next_id, next_id + batch)]
+        with engine.begin() as conn:
+            conn.execute(insert(Article), [_article(i, t, now) for i, t in pairs])
+            conn.execute(insert(ArticleTicker), [{"article_id": i, "ticker": t} for i, t in pairs])
+            conn.execute(insert(ScoreEvent), [_event(rng, i, t, now) for i, t in pairs])
+        next_id += batch
+        commits.append(time.monotonic() - started)
+        time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    engine.dispose()
+    commits.sort()
+    print(
+        json.dumps(
+            {
+                "batches": len(commits),
+                "events": len(commits) * batch,
+                "commit_ms_p50": round(1000 * commits[len(commits) // 2], 1) if commits else None,
+                "commit_ms_max": round(1000 * commits[-1], 1) if commits else None,
+            }
+        ),
+        flush=True,
+    )
+
+
+# --- servers and load ---------------------------------------------------------------
+
+
+def server_env(db: Path, model: Path) -> dict[str, str]:
+    """A clean environment: nothing inherited that could reach Sentry or another DB."""
+    keep = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
+    return {
+        **keep,
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": f"sqlite:///{db}",
+        "RACK_SERVICE_TOKEN": TOKEN,
+        "FINBERT_MODEL": str(model),
+        # No prepared ONNX artifact here: the tiny model loads with transformers (the
+        # larger heap of the two runtimes), whatever sits in the default var/model.
+        "MODEL_ARTIFACT_DIR": str(model.parent / "no-artifact"),
+        "ENV": "development",
+        "POLL_INTERVAL": "3600",  # at most one (empty) cycle, and only inside market hours
+        "TORCH_THREADS": "1",
+        "BENCH_DB": str(db),
+    }
+
+
+def concurrency(env: dict[str, str]) -> tuple[int, int]:
+    """The service's gunicorn workers and threads, read from its own config module."""
+    code = "import scorer.gunicorn_conf as c; print(c.workers, c.threads)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    workers, threads = out.stdout.split()
+    return int(workers), int(threads)
+
+
+def start(
+    kind: str, port: int, env: dict[str, str], workers: int, threads: int, log: Path
+) -> subprocess.Popen[bytes]:
+    gunicorn = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
+    if kind == "ours":  # the Procfile's command; --bind overrides the config's 0.0.0.0:$PORT
+        cmd = [*gunicorn, "-c", "python:scorer.gunicorn_conf", "--threads", str(threads)]
+        cmd += ["scorer.wsgi:app"]
+    else:
+        cmd = [*gunicorn, "-w", str(workers), "-k", "gthread", "--threads", str(threads)]
+        cmd += ["bench.bare_app:app"]
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=ROOT,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)  # gunicorn master: graceful stop of its worker
+        try:
+            proc.wait(timeout=25)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the group this script started
+            proc.wait(timeout=5)
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def wait_until(check: Any, timeout: float, what: str) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return True
+        except OSError:
+            pass
+        time.sleep(0.25)
+    print(f"  ! {what}: not within {timeout:.0f}s", flush=True)
+    return False
+
+
+LUA = r"""
+-- Generated by bench/latest.py: cycles through fixed ticker lists, counts non-2xx.
+local paths = {%(paths)s}
+local auth = "Bearer %(token)s"
+local threads, reqs, i = {}, {}, 0
+non2xx = 0  -- a global: done() reads it from each thread with thread:get
+
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  for k, p in ipairs(paths) do
+    reqs[k] = wrk.format("GET", p, {["Authorization"] = auth})
+  end
+  i = (id * 67) %% #reqs  -- threads start at different lists
+end
+
+function request()
+  i = i %% #reqs + 1
+  return reqs[i]
+end
+
+function response(status, headers, body)
+  if status < 200 or status > 299 then non2xx = non2xx + 1 end
+end
+
+function done(summary, latency, requests)
+  local bad = 0
+  for _, t in ipairs(threads) do bad = bad + t:get("non2xx") end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests":%%d,"duration_us":%%d,"p50_us":%%d,"p99_us":%%d,"max_us":%%d,' ..
+    '"non2xx":%%d,"socket_errors":%%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.max, bad, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def write_lua(path: Path, lists: list[list[str]]) -> None:
+    paths = ",".join(f'"/v1/scores/latest?tickers={",".join(t)}"' for t in lists)
+    path.write_text(LUA % {"paths": paths, "token": TOKEN})
+
+
+def wrk(port: int, lua: Path, seconds: float, connections: int) -> dict[str, Any]:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s", "-s", str(lua)]
+    out = subprocess.run(
+        [*cmd, f"http://127.0.0.1:{port}"], capture_output=True, text=True, timeout=seconds + 30
+    )
+    line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk failed: {out.stdout}\n{out.stderr}")
+    r = json.loads(line[6:])
+    errors = r["non2xx"] + r["socket_errors"]
+    return {
+        "rps": r["requests"] / (r["duration_us"] / 1e6),
+        "p50_ms": r["p50_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+        "max_ms": r["max_us"] / 1000,
+        "requests": r["requests"],
+        "errors": errors,
+        "non2xx": r["non2xx"],
+    }
+
+
+def measure(port: int, lua: Path, args: argparse.Namespace) -> dict[str, Any]:
+    wrk(port, lua, args.warmup, args.connections)  # warm-up, discarded
+    return wrk(port, lua, args.seconds, args.connections)
+
+
+def fmt(name: str, r: dict[str, Any]) -> str:
+    return (
+        f"  {name:<26} {r['rps']:8.0f} req/s   p50 {r['p50_ms']:6.2f} ms   "
+        f"p99 {r['p99_ms']:6.2f} ms   max {r['max_ms']:7.2f} ms   "
+        f"errors {r['errors']} (non-2xx {r['non2xx']}) of {r['requests']}"
+    )
+
+
+def check_responses(anchor: int, ours: int, lists: list[list[str]]) -> None:
+    """Both answer 200 with every ticker of a list; ours needs the token."""
+    query = "/v1/scores/latest?tickers=" + ",".join(lists[0])
+    status, body = get(f"http://127.0.0.1:{anchor}{query}")
+    assert status == 200 and len(json.loads(body)["data"]) == PER_REQUEST, (status, body[:200])
+    status, body = get(f"http://127.0.0.1:{ours}{query}", {"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200 and len(json.loads(body)["data"]) == PER_REQUEST, (status, body[:200])
+    assert get(f"http://127.0.0.1:{ours}{query}")[0] == 401
+    print(f"  ours answers {len(body)} bytes for 10 tickers; 401 without the token", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench" / "latest")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, help="override gunicorn threads, for both")
+    parser.add_argument("--reuse-db", action="store_true", help="skip building if it exists")
+    parser.add_argument("--port", type=int, default=18431, help="anchor; ours is port + 1")
+    sub = parser.add_subparsers(dest="command")
+    w = sub.add_parser("writer", help="internal: the scoring-batch writer")
+    w.add_argument("db", type=Path)
+    w.add_argument("--seconds", type=float, required=True)
+    w.add_argument("--interval", type=float, default=0.2)
+    w.add_argument("--batch", type=int, default=64)
+    args = parser.parse_args()
+    if args.command == "writer":
+        writer(args.db, args.seconds, args.interval, args.batch)
+        return
+
+    work = args.workdir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / "latest.db"
+    if not (args.reuse_db and db.exists()):
+        started = time.monotonic()
+        build_db(db)
+        print(f"built {db} in {time.monotonic() - started:.1f}s", flush=True)
+    model = work / "tiny-model"
+    if not (model / "config.json").exists():
+        from tests.tiny_model import build_tiny_model
+
+        build_tiny_model(model)
+
+    rng = random.Random(3)
+    names = tickers()
+    lists = [rng.sample(names, PER_REQUEST) for _ in range(N_LISTS)]
+    lua = work / "latest.lua"
+    write_lua(lua, lists)
+
+    env = server_env(db, model)
+    workers, threads = concurrency(env)
+    threads = args.threads or threads
+    print(f"gunicorn for both: workers={workers} gthread threads={threads}", flush=True)
+    anchor_port, ours_port = args.port, args.port + 1
+    procs = [
+        start("anchor", anchor_port, env, workers, threads, work / "anchor.log"),
+        start("ours", ours_port, env, workers, threads, work / "ours.log"),
+    ]
+    try:
+        wait_until(
+            lambda: get(f"http://127.0.0.1:{anchor_port}/v1/scores/latest?tickers=X")[0] == 200,
+            30,
+            "anchor up",
+        )
+        # Health 200 means the model is loaded and the worker is idle again.
+        healthy = wait_until(
+            lambda: get(f"http://127.0.0.1:{ours_port}/v1/health")[0] == 200, 90, "ours healthy"
+        )
+        print(f"ours: health {'200' if healthy else 'still 503 (latest needs no model)'}")
+        check_responses(anchor_port, ours_port, lists)
+
+        print(
+            f"\nload: wrk -t2 -c{args.connections}, {args.warmup:g}s warm-up + "
+            f"{args.seconds:g}s measured, 10 tickers/request from {N_LISTS} lists",
+            flush=True,
+        )
+        results: dict[str, list[dict[str, Any]]] = {"anchor": [], "ours": []}
+        for n in range(1, args.rounds + 1):
+            for name, port in (("anchor", anchor_port), ("ours", ours_port)):
+                results[name].append(r := measure(port, lua, args))
+                print(fmt(f"round {n} {name}", r), flush=True)
+
+        med = {
+            name: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms")}
+            for name, rs in results.items()
+        }
+        ratios = [
+            o["rps"] / a["rps"] for a, o in zip(results["anchor"], results["ours"], strict=True)
+        ]
+        print("\nmedians:")
+        for name in ("anchor", "ours"):
+            m = med[name]
+            print(
+                f"  {name:<7} {m['rps']:8.0f} req/s   p50 {m['p50_ms']:6.2f} ms   "
+                f"p99 {m['p99_ms']:6.2f} ms"
+            )
+        print(
+            f"  ratio ours/anchor req/s: median {statistics.median(ratios):.2f} "
+            f"(per round {', '.join(f'{x:.2f}' for x in ratios)}); "
+            f"p99 ours/anchor {med['ours']['p99_ms'] / med['anchor']['p99_ms']:.2f}"
+        )
+
+        print("\nwhile scoring (64 events/transaction every 200 ms in a separate process):")
+        scoring = {}
+        for name, port in (("anchor", anchor_port), ("ours", ours_port)):
+            wrk(port, lua, args.warmup, args.connections)
+            writing = subprocess.Popen(
+                [sys.executable, __file__, "writer", str(db), "--seconds", f"{args.seconds + 1:g}"],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            time.sleep(0.5)  # the writer is committing before the load starts
+            scoring[name] = r = wrk(port, lua, args.seconds, args.connections)
+            out, _ = writing.communicate(timeout=args.seconds + 30)
+            print(fmt(f"{name} while scoring", r) + f"\n    writer: {out.strip()}", flush=True)
+        errors = sum(r["errors"] for rs in results.values() for r in rs)
+        errors += sum(r["errors"] for r in scoring.values())
+        print(
+            f"\nverdict: ours {med['ours']['rps']:.0f} req/s vs anchor {med['anchor']['rps']:.0f}; "
+            f"p99 {med['ours']['p99_ms']:.1f} ms vs {med['anchor']['p99_ms']:.1f} ms; "
+            f"p99 while scoring {scoring['ours']['p99_ms']:.1f} ms (target <= 50); "
+            f"errors {errors}"
+        )
+    finally:
+        for proc in procs:
+            stop(proc)
+
+
+if __name__ == "__main__":
+    main()
