@@ -90,22 +90,16 @@ def _article(article_id: int, ticker: str, published: datetime) -> dict[str, Any
 
 
 def build_db(path: Path) -> None:
-    """Migrate with alembic (as tests/conftest.py does), then bulk-insert with Core."""
-    from alembic.config import Config
+    """Migrate (alembic, as the release phase does), then bulk-insert with Core."""
     from sqlalchemy import insert
 
-    from alembic import command
-    from scorer.db import make_engine
+    from scorer.db import make_engine, migrate
     from scorer.models import Article, ArticleTicker, ScoreEvent
 
     for suffix in ("", "-wal", "-shm", ".scheduler.lock"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     engine = make_engine(f"sqlite:///{path}")
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["configure_logger"] = False
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+    migrate(engine)
 
     rng = random.Random(11)
     names = tickers()

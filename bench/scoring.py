@@ -160,15 +160,12 @@ def child_service(artifact: str, n: int, threads: int) -> dict[str, object]:
     from dataclasses import replace
     from datetime import UTC, datetime
 
-    from alembic.config import Config
-
     # What the web process imports: the app, the scheduler, the jobs.
     import scorer.server  # noqa: F401
-    from alembic import command
     from jobs.ingest import store_items
     from jobs.score import score_pending
     from scorer.config import Settings
-    from scorer.db import make_engine, make_session_factory
+    from scorer.db import make_engine, make_session_factory, migrate
     from scorer.feeds import FeedItem
     from scorer.onnx_runtime import read_manifest
     from scorer.service import load_classifier
@@ -184,11 +181,7 @@ def child_service(artifact: str, n: int, threads: int) -> dict[str, object]:
             torch_threads=threads,
         )
         engine = make_engine(settings.database_url)
-        config = Config(str(ROOT / "alembic.ini"))
-        config.attributes["configure_logger"] = False
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        migrate(engine)
         sessions = make_session_factory(engine)
         classifier = load_classifier(settings)
         now = datetime.now(UTC)

@@ -74,12 +74,11 @@ def _serve() -> int:
 
 
 def _migrate() -> None:
-    from alembic.config import Config
+    from scorer.db import make_engine, migrate
 
-    from alembic import command
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    command.upgrade(Config(os.path.join(root, "alembic.ini")), "head")
+    engine = make_engine(Settings.from_env().database_url)
+    migrate(engine)
+    engine.dispose()
 
 
 def _run_once() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Engine, Table, create_engine, event
@@ -58,6 +59,19 @@ def insert_ignoring_conflicts(
     stmt = dialect.insert(table).values(rows).on_conflict_do_nothing(index_elements=conflict)
     # RETURNING counts what went in on both databases (rowcount is -1 here on psycopg).
     return len(session.execute(stmt.returning(table.c[conflict[0]])).all())
+
+
+def migrate(engine: Engine) -> None:
+    """``alembic upgrade head`` on this engine (what the release phase runs)."""
+    from alembic.config import Config
+
+    from alembic import command
+
+    config = Config(str(Path(__file__).resolve().parent.parent / "alembic.ini"))
+    config.attributes["configure_logger"] = False  # keep the caller's logging as it is
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
 
 
 def utcnow() -> datetime:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from scorer.config import Settings
-from scorer.db import make_engine, make_session_factory
+from scorer.db import make_engine, make_session_factory, migrate
 from tests.tiny_model import build_tiny_model
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -30,18 +30,6 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def permuted_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-permuted"), permutation=(2, 0, 1))
-
-
-def migrate(engine: Engine) -> None:
-    from alembic.config import Config
-
-    from alembic import command
-
-    config = Config(str(Path(__file__).parent.parent / "alembic.ini"))
-    config.attributes["configure_logger"] = False
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
 
 
 def _postgres_url() -> str | None:
