@@ -82,7 +82,7 @@ def _migrate() -> None:
 
 
 def _run_once() -> int:
-    from scorer.runtime import configure_logging
+    from scorer.observability import configure_logging
     from scorer.service import Service, load_classifier
 
     configure_logging()
@@ -105,8 +105,8 @@ def _run_once() -> int:
 
 def _prepare_model() -> int:
     from scorer.artifact import build_artifact
+    from scorer.observability import configure_logging
     from scorer.onnx_runtime import read_manifest
-    from scorer.runtime import configure_logging
 
     configure_logging()
     settings = Settings.from_env(build=True)

@@ -14,7 +14,7 @@ from scorer.config import Settings
 from scorer.crons import CronReporter, sentry_capture
 from scorer.leader import SchedulerLock, make_lock
 from scorer.loader import ModelLoader
-from scorer.runtime import configure_logging, init_sentry
+from scorer.observability import configure_logging, init_sentry
 from scorer.schedule import make_scheduler
 from scorer.service import Service
 
