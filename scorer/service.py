@@ -107,26 +107,26 @@ class Service:
         """One ingest then score pass. Scoring waits for the model; ingest never does."""
         with self._cycle_lock:
             when = now or datetime.now(UTC)
-            ingested = ingest(
-                self.sessions,
-                self.http,
-                self.settings.feeds,
-                self.settings.watchlist,
-                now=when,
-                timeout=self.settings.fetch_timeout,
-            )
+            with self.crons.job("reasonator-ingest", when):
+                ingested = ingest(
+                    self.sessions,
+                    self.http,
+                    self.settings.feeds,
+                    self.settings.watchlist,
+                    now=when,
+                    timeout=self.settings.fetch_timeout,
+                )
             classifier = self.loader.classifier
-            scored = (
-                None
-                if classifier is None
-                else score_pending(
+            if classifier is None:  # still loading: no check-in; Sentry's margin covers a boot
+                return CycleResult(ingested, None)
+            with self.crons.job("reasonator-score", when):
+                scored = score_pending(
                     self.sessions,
                     classifier,
                     now=lambda: datetime.now(UTC),
                     batch_size=self.settings.score_batch_size,
                     stop=self.stopping,
                 )
-            )
             return CycleResult(ingested, scored)
 
     def shutdown(self) -> None:

@@ -158,3 +158,25 @@ def test_run_once_prints_what_it_did(
     assert main(["run-once"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["ingest"]["new"] == 2 and out["score"]["events"] == 2
+
+
+def test_each_job_of_a_cycle_checks_in_to_sentry_crons(service: Service) -> None:
+    from typing import Any
+
+    from scorer.crons import CronReporter
+
+    sent: list[tuple[str, str]] = []
+
+    def capture(**kwargs: Any) -> str:
+        sent.append((kwargs["monitor_slug"], kwargs["status"]))
+        return "id"
+
+    service.crons = CronReporter(service.settings.window, 300, capture)
+    service.run_cycle(NOW)
+
+    assert sent == [
+        ("reasonator-ingest", "in_progress"),
+        ("reasonator-ingest", "ok"),
+        ("reasonator-score", "in_progress"),
+        ("reasonator-score", "ok"),
+    ]
