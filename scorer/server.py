@@ -69,6 +69,9 @@ def _freeze_heap(loader: ModelLoader) -> None:
 def _start_scheduler(service: Service, lock: SchedulerLock) -> None:
     global _scheduler
     settings = service.settings
+    # Take the lock now if it is free, so health's role is true from the start; ticks
+    # inside the window ask again, which is how a reader takes over from a holder.
+    lock.try_acquire()
     scheduler = make_scheduler(
         service.run_cycle,
         interval=settings.poll_interval,
