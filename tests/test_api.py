@@ -176,3 +176,26 @@ def test_a_database_failure_is_a_json_500_that_leaks_nothing(
     assert "secret-name" not in response.text
     # Health still answers (queue depth unknown) rather than failing with the database.
     assert app.get("/v1/health").json["queue_depth"] == {"pending": None, "rescore_jobs": None}
+
+
+def test_latest_shows_a_new_score_as_soon_as_it_is_stored(
+    app: TestApp,
+    sessions,
+    loader: ModelLoader,  # type: ignore[no-untyped-def]
+) -> None:
+    with sessions.begin() as session:
+        store_items(session, [_item("first", "Apple stock falls", {"AAPL"})], now=NOW)
+    score_pending(sessions, loader.classifier, now=lambda: NOW)
+    before = app.get("/v1/scores/latest?tickers=AAPL,MSFT", headers=AUTH).json
+    assert before["data"][0]["article"]["headline"] == "Apple stock falls"
+
+    later = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
+    with sessions.begin() as session:
+        store_items(
+            session, [_item("second", "Apple shares surge", {"AAPL", "MSFT"}, later)], now=later
+        )
+    score_pending(sessions, loader.classifier, now=lambda: later)
+
+    after = app.get("/v1/scores/latest?tickers=AAPL,MSFT", headers=AUTH).json
+    assert [d["article"]["headline"] for d in after["data"]] == ["Apple shares surge"] * 2
+    assert after["missing"] == []
