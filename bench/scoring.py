@@ -313,6 +313,8 @@ def artifact_for(model: Path, name: str) -> Path:
 
 def cold_start(artifact: Path, model: Path) -> dict[str, float]:
     """Start gunicorn as the Procfile does; time the bind and the first health 200."""
+    from scorer.__main__ import WEB_COMMAND
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -336,14 +338,7 @@ def cold_start(artifact: Path, model: Path) -> dict[str, float]:
         )
         started = time.monotonic()
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "python:scorer.gunicorn_conf",
-                "scorer.wsgi:app",
-            ],
+            [sys.executable, "-m", *WEB_COMMAND],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -11,6 +11,9 @@ from datetime import UTC, date, datetime
 
 from scorer.config import ConfigError, Settings
 
+# The Procfile's web: line, as a module invocation.
+WEB_COMMAND = ("gunicorn", "-c", "python:scorer.gunicorn_conf", "scorer.wsgi:app")
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scorer", description=__doc__)
@@ -61,15 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 def _serve() -> int:
     Settings.from_env()  # a bad setting fails here with a clear message
     _migrate()
-    gunicorn = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "-c",
-        "python:scorer.gunicorn_conf",
-        "scorer.wsgi:app",
-    ]
-    os.execv(sys.executable, gunicorn)
+    os.execv(sys.executable, [sys.executable, "-m", *WEB_COMMAND])
     return 0  # not reached
 
 
