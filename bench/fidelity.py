@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/fidelity.py --model /work/shared/models/finsent-minilm [--artifact DIR]
+    python bench/fidelity.py --model ../shared/models/finsent-minilm [--artifact DIR]
 
 Scores every sentence of the Financial PhraseBank test split with the fp32
 torch model (one sentence at a time, like the old pipeline) and with
@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scorer.artifact import build_artifact
 from scorer.onnx_runtime import OnnxClassifier, read_manifest
 
-DEFAULT_DATA = Path("/work/shared/data/financial_phrasebank/test.csv")
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # beside the checkout
+DEFAULT_DATA = SHARED / "data" / "financial_phrasebank" / "test.csv"
 MIN_AGREEMENT = 0.98
 MAX_MEAN_DIFF = 0.02
 MAX_ACCURACY_DROP = 0.01
