@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from jobs.score import open_jobs, queue_depth
 from scorer import __version__
 from scorer.config import Settings
 from scorer.db import as_utc
+from scorer.feeds import TICKER_RE
 from scorer.loader import ModelLoader
 from scorer.models import Article, ScoreEvent
 
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 MAX_TICKERS = 50
 HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT = 500, 5_000
 HISTORY_DEFAULT_SPAN = timedelta(days=7)
-_TICKER = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 
 
 class BadRequest(Exception):
@@ -182,7 +181,7 @@ def _ticker(raw: str | None, name: str = "ticker") -> str:
     value = (raw or "").strip().upper()
     if not value:
         raise BadRequest(f"'{name}' is required")
-    if not _TICKER.match(value):
+    if not TICKER_RE.match(value):
         raise BadRequest(f"'{name}' has a malformed ticker: {value[:20]!r}")
     return value
 

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scorer import market
-from scorer.feeds import FeedSpec, parse_feed_list
+from scorer.feeds import TICKER_RE, FeedSpec, parse_feed_list
 
 ENVIRONMENTS = ("development", "staging", "production")
-_TICKER = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -187,7 +186,7 @@ def _window(get: Callable[[str], str | None]) -> market.Window:
 
 def _tickers(raw: str | None) -> frozenset[str]:
     tickers = {t.strip().upper() for t in (raw or "").split(",") if t.strip()}
-    bad = sorted(t for t in tickers if not _TICKER.match(t))
+    bad = sorted(t for t in tickers if not TICKER_RE.match(t))
     if bad:
         raise ConfigError(f"TICKERS has malformed tickers: {', '.join(bad)}")
     return frozenset(tickers)
