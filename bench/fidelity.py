@@ -24,8 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scorer.artifact import build_artifact
-from scorer.onnx_runtime import OnnxClassifier, read_manifest
+from scorer.model.artifact import build_artifact
+from scorer.model.onnx_runtime import OnnxClassifier, read_manifest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"  # beside the checkout
 DEFAULT_DATA = SHARED / "data" / "financial_phrasebank" / "test.csv"

@@ -179,7 +179,7 @@ def server_env(db: Path, model: Path) -> dict[str, str]:
         "MODEL_ARTIFACT_DIR": str(model.parent / "no-artifact"),
         "ENV": "development",
         "POLL_INTERVAL": "3600",  # at most one (empty) cycle, and only inside market hours
-        "TORCH_THREADS": "1",
+        "MODEL_THREADS": "1",
         "BENCH_DB": str(db),
     }
 

@@ -162,13 +162,13 @@ def child_service(artifact: str, n: int, threads: int) -> dict[str, object]:
 
     # What the web process imports: the app, the scheduler, the jobs.
     import scorer.server  # noqa: F401
-    from jobs.ingest import store_items
     from jobs.score import score_pending
     from scorer.config import Settings
     from scorer.db import make_engine, make_session_factory, migrate
     from scorer.feeds import FeedItem
-    from scorer.onnx_runtime import read_manifest
-    from scorer.service import load_classifier
+    from scorer.model import load_classifier
+    from scorer.model.onnx_runtime import read_manifest
+    from scorer.store import store_items
 
     manifest = read_manifest(Path(artifact))
     with tempfile.TemporaryDirectory() as tmp:
@@ -178,7 +178,7 @@ def child_service(artifact: str, n: int, threads: int) -> dict[str, object]:
             finbert_model=manifest["source_model"],
             finbert_model_sha=manifest["revision"],
             model_artifact_dir=Path(artifact),
-            torch_threads=threads,
+            model_threads=threads,
         )
         engine = make_engine(settings.database_url)
         migrate(engine)
@@ -236,7 +236,7 @@ def child_fidelity(reference: str, artifact: str) -> dict[str, object]:
     import numpy as np
 
     from bench.fidelity import DEFAULT_DATA, fp32_proba, score
-    from scorer.onnx_runtime import OnnxClassifier
+    from scorer.model.onnx_runtime import OnnxClassifier
 
     with open(DEFAULT_DATA, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -300,8 +300,8 @@ def finbert_sized(reference: Path) -> Path:
 
 
 def artifact_for(model: Path, name: str) -> Path:
-    from scorer.artifact import build_artifact
-    from scorer.onnx_runtime import MANIFEST_NAME
+    from scorer.model.artifact import build_artifact
+    from scorer.model.onnx_runtime import MANIFEST_NAME
 
     out = WORK / name
     if not (out / MANIFEST_NAME).exists():
@@ -313,7 +313,7 @@ def artifact_for(model: Path, name: str) -> Path:
 
 def cold_start(artifact: Path, model: Path) -> dict[str, float]:
     """Start gunicorn as the Procfile does; time the bind and the first health 200."""
-    from scorer.__main__ import WEB_COMMAND
+    from scorer.process.cli import WEB_COMMAND
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

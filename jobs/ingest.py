@@ -11,9 +11,10 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scorer.db import insert_ignoring_conflicts
-from scorer.feeds import FeedError, FeedItem, FeedSpec, fetch_feed, parse_feed
-from scorer.models import Article, ArticleTicker, Feed
+from scorer.feeds import FeedError, fetch_feed, parse_feed
+from scorer.models import Feed
+from scorer.sources import FeedSpec
+from scorer.store import store_items
 
 log = logging.getLogger(__name__)
 
@@ -86,44 +87,3 @@ def _feed_state(session: Session, spec: FeedSpec) -> Feed:
         session.add(feed)
         session.flush()
     return feed
-
-
-def store_items(session: Session, items: Sequence[FeedItem], *, now: datetime) -> int:
-    """Insert items not seen before and tag them; return how many were new.
-
-    An item seen again (in another feed, say a per-ticker one) keeps its first row and
-    gains any new tickers, so it is scored for them too.
-    """
-    if not items:
-        return 0
-    rows = [
-        {
-            "dedup_key": item.dedup_key,
-            "title": item.title,
-            "summary": item.summary,
-            "url": item.url,
-            "source": item.source[:200],
-            # A missing or future date is a feed bug: the news is known when we see it.
-            "published_at": min(item.published_at or now, now),
-            "seen_at": now,
-        }
-        for item in items
-    ]
-    new = insert_ignoring_conflicts(
-        session,
-        Article,
-        rows,
-        ["dedup_key"],
-    )
-    keys = [item.dedup_key for item in items]
-    found = session.execute(
-        select(Article.dedup_key, Article.id).where(Article.dedup_key.in_(keys))
-    )
-    ids = {key: article_id for key, article_id in found}
-    tags = [
-        {"article_id": ids[item.dedup_key], "ticker": ticker}
-        for item in items
-        for ticker in sorted(item.tickers)
-    ]
-    insert_ignoring_conflicts(session, ArticleTicker, tags, ["article_id", "ticker"])
-    return new

@@ -8,12 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scorer.db import as_utc, insert_ignoring_conflicts
-from scorer.models import Article, ArticleTicker, BatchScoreJob, ScoreEvent
-from scorer.sentiment import Classifier, predict_articles
+from scorer.model import Classifier
+from scorer.models import Article
+from scorer.sentiment import predict_articles
+from scorer.store import finish_jobs, pending_pairs, store_scores
 
 
 @dataclass
@@ -22,89 +23,6 @@ class ScoreResult:
     events: int = 0  # score events stored
     batches: int = 0
     more: bool = False  # stopped with work left (stop requested or batch cap)
-
-
-def pending_pairs(model_id: str, revision: str) -> Select[int, str]:
-    """(article_id, ticker) pairs to score under this model revision: the durable queue.
-
-    A pair is pending when it has no score event at all (new news), or when an open
-    re-score job for this revision covers its article and this revision has not
-    scored it yet. Newest first, so after a sleep the chip is fresh before the
-    backlog is done.
-    """
-    same_pair = and_(
-        ScoreEvent.article_id == ArticleTicker.article_id,
-        ScoreEvent.ticker == ArticleTicker.ticker,
-    )
-    this_revision = and_(ScoreEvent.model_id == model_id, ScoreEvent.model_revision == revision)
-    rescore = and_(
-        BatchScoreJob.status != "done",
-        BatchScoreJob.model_id == model_id,
-        BatchScoreJob.model_revision == revision,
-        Article.published_at >= BatchScoreJob.since,
-        or_(BatchScoreJob.until.is_(None), Article.published_at <= BatchScoreJob.until),
-    )
-    return (
-        select(ArticleTicker.article_id, ArticleTicker.ticker)
-        .join(Article, Article.id == ArticleTicker.article_id)
-        .where(
-            or_(
-                ~exists().where(same_pair),
-                and_(exists().where(rescore), ~exists().where(same_pair, this_revision)),
-            )
-        )
-        .order_by(Article.seen_at.desc(), Article.id.desc())
-    )
-
-
-def queue_depth(session: Session, model_id: str, revision: str, cap: int = 10_000) -> int:
-    """How many pairs wait to be scored, counted up to ``cap`` so health stays cheap."""
-    sub = pending_pairs(model_id, revision).order_by(None).limit(cap).subquery()
-    return int(session.scalar(select(func.count()).select_from(sub)) or 0)
-
-
-def open_jobs(session: Session) -> int:
-    """Re-score jobs not finished yet."""
-    stmt = select(func.count()).select_from(BatchScoreJob).where(BatchScoreJob.status != "done")
-    return int(session.scalar(stmt) or 0)
-
-
-def queue_rescore(
-    session: Session,
-    model_id: str,
-    revision: str,
-    *,
-    since: datetime,
-    until: datetime | None,
-    now: datetime,
-) -> BatchScoreJob:
-    """Record a re-score job for articles published in [since, until]; the score job
-    does the work. Pairs already scored under this revision are not queued again."""
-    job = BatchScoreJob(
-        model_id=model_id,
-        model_revision=revision,
-        since=since,
-        until=until,
-        status="queued",
-        pairs=0,
-        created_at=now,
-    )
-    session.add(job)
-    session.flush()
-    job.pairs = queue_depth(session, model_id, revision, cap=10**9)
-    return job
-
-
-def _finish_jobs(session: Session, model_id: str, revision: str, now: datetime) -> None:
-    """Nothing pending under this revision: its re-score jobs are done."""
-    for job in session.scalars(
-        select(BatchScoreJob).where(
-            BatchScoreJob.status != "done",
-            BatchScoreJob.model_id == model_id,
-            BatchScoreJob.model_revision == revision,
-        )
-    ):
-        job.status, job.finished_at = "done", now
 
 
 def score_pending(
@@ -131,7 +49,7 @@ def score_pending(
         with sessions.begin() as session:
             pairs = session.execute(queue.limit(batch_size)).all()
             if not pairs:
-                _finish_jobs(session, classifier.model_id, classifier.revision, now())
+                finish_jobs(session, classifier.model_id, classifier.revision, now())
                 return result
             ids = sorted({article_id for article_id, _ in pairs})
             articles = {
@@ -159,16 +77,11 @@ def score_pending(
                     "p_negative": predictions[article_id].p_negative,
                     "p_neutral": predictions[article_id].p_neutral,
                     "sentences": predictions[article_id].sentences,
-                    "published_at": as_utc(articles[article_id].published_at),
+                    "published_at": articles[article_id].published_at,
                     "scored_at": scored_at,
                 }
                 for article_id, ticker in pairs
             ]
-            result.events += insert_ignoring_conflicts(
-                session,
-                ScoreEvent,
-                rows,
-                ["article_id", "ticker", "model_id", "model_revision"],
-            )
+            result.events += store_scores(session, rows)
             result.articles += len(ids)
             result.batches += 1

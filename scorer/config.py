@@ -1,7 +1,8 @@
 """Settings: read once from the environment, validated, frozen.
 
-This is the only module that reads ``os.environ``. Every setting is documented in
-the README (a test keeps the two in step).
+This is the only module that reads ``os.environ``. Every setting is declared once,
+in ``SETTINGS`` below (variable, default, parser, one-line doc); ``from_env`` reads
+them all from that table, and a test holds the README's table to it.
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ import binascii
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from scorer import market
-from scorer.feeds import TICKER_RE, FeedSpec, parse_feed_list
+from scorer.sources import FeedSpec, parse_feed_list
+from scorer.tickers import parse_tickers
 
 ENVIRONMENTS = ("development", "staging", "production")
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
+_FALSE = {"0", "false", "no", "off"}
+SQLITE_DEFAULT = "sqlite:///reasonator.db"
 
 # Inside the app directory, so Heroku's build (bin/post_compile) puts it in the slug.
 DEFAULT_ARTIFACT_DIR = Path(__file__).resolve().parent.parent / "var" / "model"
@@ -31,26 +34,164 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Everything the service is configured with. Secrets are kept out of ``repr``."""
+class Setting:
+    """One environment variable: where it lands, its default, how it is parsed."""
 
-    database_url: str = field(default="sqlite:///reasonator.db", repr=False)
-    finbert_model: str = "ProsusAI/finbert"
-    finbert_model_sha: str = "unknown"
-    service_token: str | None = field(default=None, repr=False)
-    sentry_dsn: str | None = field(default=None, repr=False)
-    env: str = "development"
-    flag_reasonator: bool = False
-    port: int = 8000
-    web_concurrency: int = 1
-    feeds: tuple[FeedSpec, ...] = ()
-    tickers: frozenset[str] = frozenset()
-    poll_interval: int = 300
-    score_batch_size: int = 64
-    torch_threads: int = 2
-    fetch_timeout: float = 10.0
-    window: market.Window = market.REGULAR
-    model_artifact_dir: Path = DEFAULT_ARTIFACT_DIR
+    name: str  # the environment variable
+    field: str  # the Settings attribute
+    default: Any  # used when the variable is unset or blank
+    parse: Callable[[str], Any]  # raw text -> value; ValueError says what is wrong
+    doc: str  # one line, for `python -m scorer settings` and the README
+    shown: str  # the default as the README shows it
+    aliases: tuple[str, ...] = ()  # older names still accepted
+    secret: bool = False  # never echoed, never in repr
+
+
+def _int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _flag(raw: str) -> bool:
+    value = raw.lower()
+    if value in _TRUE | _FALSE:
+        return value in _TRUE
+    raise ValueError(f"must be true or false, got {raw!r}")
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return parse
+
+
+def _revision(raw: str) -> str:
+    if raw != "unknown" and not re.fullmatch(r"[A-Za-z0-9._\-/]{1,100}", raw):
+        raise ValueError("must be a commit sha, a tag/branch name or 'unknown'")
+    return raw
+
+
+def _feeds(raw: str) -> tuple[FeedSpec, ...]:
+    return parse_feed_list(raw)
+
+
+def _tickers(raw: str) -> frozenset[str]:
+    return frozenset(parse_tickers(raw))
+
+
+def database_url(raw: str | None) -> str:
+    """Map ``DATABASE_URL`` to a SQLAlchemy URL: unset means the SQLite file, and
+    Heroku's ``postgres://`` means Postgres through psycopg 3."""
+    if not raw:
+        return SQLITE_DEFAULT
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix) :]
+    if raw.startswith(("postgresql+psycopg://", "sqlite:")):
+        return raw
+    # Never echo the value: it carries the database password.
+    raise ValueError("must be a postgres://, postgresql:// or sqlite: URL")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", "database_url", SQLITE_DEFAULT, database_url,
+            "`postgres://…` (Heroku's form) or `postgresql://…` use Postgres through "
+            "psycopg 3; `sqlite:///path.db` another SQLite file",
+            "unset: SQLite file `reasonator.db`", secret=True),
+    Setting("FINBERT_MODEL", "finbert_model", "ProsusAI/finbert", str,
+            "a hub model id, or a local directory written by `save_pretrained`",
+            "`ProsusAI/finbert`"),
+    Setting("FINBERT_MODEL_SHA", "finbert_model_sha", "unknown", _revision,
+            "the model revision (commit sha or tag) to load; `unknown` loads unpinned, "
+            "with a warning", "`unknown`"),
+    Setting("RACK_SERVICE_TOKEN", "service_token", None, str,
+            "bearer token for the read API (see below for its form)", "unset", secret=True),
+    Setting("SENTRY_DSN", "sentry_dsn", None, str,
+            "send errors to Sentry (no request headers or other PII)", "unset", secret=True),
+    Setting("ENV", "env", "development", _choice(*ENVIRONMENTS),
+            "`development`, `staging` or `production`", "`development`"),
+    Setting("FLAG_REASONATOR", "flag_reasonator", False, _flag,
+            "gates the consumer surfaces, not this service; reported by health", "`false`"),
+    Setting("PORT", "port", 8000, _int(1, 65535),
+            "the port gunicorn binds (Heroku sets it)", "`8000`"),
+    Setting("WEB_CONCURRENCY", "web_concurrency", 1, _int(1, 16),
+            "gunicorn worker processes; each holds its own model, so keep 1 on an Eco dyno",
+            "`1`"),
+    Setting("WEB_CONCURRENCY_SET_BY", "web_concurrency_set_by", None, str,
+            "set by Heroku's buildpack alongside its own `WEB_CONCURRENCY`; not for operators",
+            "unset"),
+    Setting("FEEDS", "feeds", (), _feeds,
+            "feeds to poll, separated by whitespace; `TICKER=URL` marks a per-ticker feed",
+            "empty"),
+    Setting("TICKERS", "tickers", frozenset(), _tickers,
+            "the watchlist, comma-separated", "empty"),
+    Setting("POLL_INTERVAL", "poll_interval", 300, _int(30, 3600),
+            "seconds between cycles while the market is open (30–3600)", "`300`"),
+    Setting("SCORE_BATCH_SIZE", "score_batch_size", 64, _int(1, 1024),
+            "(article, ticker) pairs scored and committed per batch", "`64`"),
+    Setting("MODEL_THREADS", "model_threads", 2, _int(1, 64),
+            "inference threads of the model runtime (ONNX Runtime or torch)", "`2`",
+            aliases=("TORCH_THREADS",)),
+    Setting("FETCH_TIMEOUT", "fetch_timeout", 10.0, lambda raw: float(_int(1, 120)(raw)),
+            "seconds per feed request (connect and read)", "`10`"),
+    Setting("MODEL_ARTIFACT_DIR", "model_artifact_dir", DEFAULT_ARTIFACT_DIR, Path,
+            "where `prepare-model` writes the serving artifact and the service looks for it",
+            "`var/model` in the app directory"),
+    Setting("MARKET_WINDOW", "market_window", "regular", _choice("regular", "extended"),
+            "when to poll: `regular` (the NYSE session) or `extended` (widened by the two "
+            "settings below)", "`regular`"),
+    Setting("MARKET_LEAD_MINUTES", "market_lead_minutes", 90, _int(0, 330),
+            "with `extended`: minutes before the open to start polling, 0–330", "`90`"),
+    Setting("MARKET_TAIL_MINUTES", "market_tail_minutes", 60, _int(0, 240),
+            "with `extended`: minutes after the close to keep polling, 0–240", "`60`"),
+)  # fmt: skip
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the service is configured with; built by ``from_env`` from SETTINGS.
+    Secrets are kept out of ``repr``."""
+
+    database_url: str
+    finbert_model: str
+    finbert_model_sha: str
+    service_token: str | None
+    sentry_dsn: str | None
+    env: str
+    flag_reasonator: bool
+    port: int
+    web_concurrency: int
+    web_concurrency_set_by: str | None
+    feeds: tuple[FeedSpec, ...]
+    tickers: frozenset[str]
+    poll_interval: int
+    score_batch_size: int
+    model_threads: int
+    fetch_timeout: float
+    model_artifact_dir: Path
+    market_window: str
+    market_lead_minutes: int
+    market_tail_minutes: int
+
+    def __repr__(self) -> str:
+        secret = {s.field for s in SETTINGS if s.secret}
+        shown = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name not in secret
+        )
+        return f"Settings({shown})"
 
     @property
     def model_revision(self) -> str | None:
@@ -62,6 +203,13 @@ class Settings:
         """Tickers to tag: the configured list plus every per-ticker feed's ticker."""
         return self.tickers | {f.ticker for f in self.feeds if f.ticker}
 
+    @property
+    def window(self) -> market.Window:
+        """The polling window MARKET_WINDOW and its bounds describe."""
+        if self.market_window == "regular":
+            return market.REGULAR
+        return market.extended_window(self.market_lead_minutes, self.market_tail_minutes)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, build: bool = False) -> Settings:
         """Build settings from ``environ`` (default ``os.environ``); raise ConfigError.
@@ -69,54 +217,37 @@ class Settings:
         ``build=True`` is for build-time commands (``prepare-model``), which run where
         the service's secrets are not available and need none.
         """
-        env = dict(os.environ if environ is None else environ)
-
-        def get(name: str) -> str | None:
-            return (env.get(name) or "").strip() or None
-
-        deployment = (get("ENV") or "development").lower()
-        if deployment not in ENVIRONMENTS:
-            raise ConfigError(f"ENV must be one of {', '.join(ENVIRONMENTS)}, got {deployment!r}")
-        token = get("RACK_SERVICE_TOKEN")
+        env = os.environ if environ is None else environ
+        values = {s.field: _read(s, env) for s in SETTINGS}
+        # Heroku's Python buildpack sets WEB_CONCURRENCY from the dyno's memory when it
+        # is unset (2 on 512 MB) and says so in WEB_CONCURRENCY_SET_BY. Each worker
+        # holds a model, so only a value the operator chose counts.
+        if (values["web_concurrency_set_by"] or "").startswith("heroku/"):
+            values["web_concurrency"] = 1
         if not build:
-            _check_token(token, strict=deployment != "development")
-        try:
-            feeds = parse_feed_list(get("FEEDS") or "")
-        except ValueError as exc:
-            raise ConfigError(f"FEEDS: {exc}") from None
-        return cls(
-            database_url=database_url(get("DATABASE_URL")),
-            finbert_model=get("FINBERT_MODEL") or cls.finbert_model,
-            finbert_model_sha=_revision(get("FINBERT_MODEL_SHA")),
-            service_token=token,
-            sentry_dsn=get("SENTRY_DSN"),
-            env=deployment,
-            flag_reasonator=_flag("FLAG_REASONATOR", get("FLAG_REASONATOR")),
-            port=_int("PORT", get("PORT"), 8000, 1, 65535),
-            web_concurrency=_web_concurrency(get),
-            feeds=feeds,
-            tickers=_tickers(get("TICKERS")),
-            poll_interval=_int("POLL_INTERVAL", get("POLL_INTERVAL"), 300, 30, 3600),
-            score_batch_size=_int("SCORE_BATCH_SIZE", get("SCORE_BATCH_SIZE"), 64, 1, 1024),
-            torch_threads=_int("TORCH_THREADS", get("TORCH_THREADS"), 2, 1, 64),
-            fetch_timeout=float(_int("FETCH_TIMEOUT", get("FETCH_TIMEOUT"), 10, 1, 120)),
-            window=_window(get),
-            model_artifact_dir=Path(get("MODEL_ARTIFACT_DIR") or DEFAULT_ARTIFACT_DIR),
-        )
+            _check_token(values["service_token"], strict=values["env"] != "development")
+        return cls(**values)
 
 
-def database_url(raw: str | None) -> str:
-    """Map ``DATABASE_URL`` to a SQLAlchemy URL: unset means the SQLite file, and
-    Heroku's ``postgres://`` means Postgres through psycopg 3."""
-    if not raw:
-        return "sqlite:///reasonator.db"
-    for prefix in ("postgres://", "postgresql://"):
-        if raw.startswith(prefix):
-            return "postgresql+psycopg://" + raw[len(prefix) :]
-    if raw.startswith(("postgresql+psycopg://", "sqlite:")):
-        return raw
-    # Never echo the value: it carries the database password.
-    raise ConfigError("DATABASE_URL must be a postgres://, postgresql:// or sqlite: URL")
+def raw_value(setting: Setting, env: Mapping[str, str]) -> str | None:
+    """The setting's text from ``env`` (its name first, then its aliases), or None."""
+    for name in (setting.name, *setting.aliases):
+        value = (env.get(name) or "").strip()
+        if value:
+            return value
+    return None
+
+
+def _read(setting: Setting, env: Mapping[str, str]) -> Any:
+    raw = raw_value(setting, env)
+    if raw is None:
+        return setting.default
+    try:
+        return setting.parse(raw)
+    except ValueError as exc:
+        # Messages never echo a secret's value (database_url's names no value either).
+        message = "is malformed" if setting.secret and setting.name != "DATABASE_URL" else exc
+        raise ConfigError(f"{setting.name}: {message}") from None
 
 
 def _check_token(token: str | None, *, strict: bool) -> None:
@@ -136,63 +267,10 @@ def _check_token(token: str | None, *, strict: bool) -> None:
         raise ConfigError("RACK_SERVICE_TOKEN must be 32 random bytes, base64url-encoded")
 
 
-def _revision(raw: str | None) -> str:
-    value = raw or "unknown"
-    if value != "unknown" and not re.fullmatch(r"[A-Za-z0-9._\-/]{1,100}", value):
-        raise ConfigError("FINBERT_MODEL_SHA must be a commit sha, a tag/branch name or 'unknown'")
-    return value
-
-
-def _flag(name: str, raw: str | None) -> bool:
-    value = (raw or "").lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
-
-
-def _int(name: str, raw: str | None, default: int, low: int, high: int) -> int:
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
-def _web_concurrency(get: Callable[[str], str | None]) -> int:
-    # Heroku's Python buildpack sets WEB_CONCURRENCY from the dyno's memory when it is
-    # unset (2 on 512 MB) and says so in WEB_CONCURRENCY_SET_BY. Each worker holds a
-    # model, so only a value the operator chose counts; otherwise one worker.
-    if (get("WEB_CONCURRENCY_SET_BY") or "").startswith("heroku/"):
-        return 1
-    return _int("WEB_CONCURRENCY", get("WEB_CONCURRENCY"), 1, 1, 16)
-
-
-def _window(get: Callable[[str], str | None]) -> market.Window:
-    name = (get("MARKET_WINDOW") or "regular").lower()
-    if name == "regular":
-        return market.REGULAR
-    if name != "extended":
-        raise ConfigError(f"MARKET_WINDOW must be regular or extended, got {name!r}")
-    lead = _int("MARKET_LEAD_MINUTES", get("MARKET_LEAD_MINUTES"), 90, 0, 330)
-    tail = _int("MARKET_TAIL_MINUTES", get("MARKET_TAIL_MINUTES"), 60, 0, 240)
-    return market.extended_window(lead, tail)
-
-
-def _tickers(raw: str | None) -> frozenset[str]:
-    tickers = {t.strip().upper() for t in (raw or "").split(",") if t.strip()}
-    bad = sorted(t for t in tickers if not TICKER_RE.match(t))
-    if bad:
-        raise ConfigError(f"TICKERS has malformed tickers: {', '.join(bad)}")
-    return frozenset(tickers)
-
-
 def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
     """Only the database URL: what the release phase needs to migrate."""
     env = os.environ if environ is None else environ
-    return database_url((env.get("DATABASE_URL") or "").strip() or None)
+    try:
+        return database_url(raw_value(BY_NAME["DATABASE_URL"], env))
+    except ValueError as exc:
+        raise ConfigError(f"DATABASE_URL: {exc}") from None

@@ -1,4 +1,4 @@
-"""Where news enters: the FEEDS setting, fetching RSS/Atom, turning it into items."""
+"""Where news enters: fetching RSS/Atom over HTTP and turning it into items."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import hashlib
 import html
 import io
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -19,10 +18,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-TICKER_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
-# Not glued to a word or another "$" and ending at a word boundary, so "$AAPLs" and
-# "US$5" never match; a trailing "." or "-" is punctuation, stripped after matching.
-_CASHTAG = re.compile(r"(?<![A-Za-z0-9$])\$([A-Z][A-Z0-9.\-]{0,9})(?![A-Za-z0-9])")
+from scorer.sources import FeedSpec, redact_url
+from scorer.tickers import tag_tickers
+
 _BLOCK_TAGS = frozenset({"br", "p", "div", "li", "tr", "td", "th", "h1", "h2", "h3"})
 _SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 _ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.1"
@@ -32,14 +30,6 @@ _MAX_RETRY_AFTER = 10.0
 
 class FeedError(Exception):
     """A feed could not be fetched or is not a feed; str() is one line, safe to log."""
-
-
-@dataclass(frozen=True)
-class FeedSpec:
-    """One configured feed."""
-
-    url: str
-    ticker: str | None = None  # set for a per-ticker feed ("AAPL=https://...")
 
 
 @dataclass(frozen=True)
@@ -72,38 +62,6 @@ class FetchResult:
     etag: str | None
     last_modified: str | None
     content_type: str | None
-
-
-def redact_url(url: str) -> str:
-    """scheme://host/path only: feed URLs may carry API keys or passwords."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]  # no user:password@
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def parse_feed_list(raw: str) -> tuple[FeedSpec, ...]:
-    """Parse FEEDS: whitespace-separated "URL" or "TICKER=URL"; no exact duplicates."""
-    specs: dict[FeedSpec, None] = {}  # ordered set
-    for entry in raw.split():
-        head, sep, tail = entry.partition("=")
-        # Queries contain "=" too; only a "=" before any "://" ends a ticker.
-        has_ticker = bool(sep) and "://" not in head
-        ticker, url = (head.upper(), tail) if has_ticker else (None, entry)
-        shown = redact_url(url) if ticker is None else f"{ticker}={redact_url(url)}"
-        if ticker is not None and not TICKER_RE.match(ticker):
-            raise ValueError(f"FEEDS entry {shown!r}: ticker must match {TICKER_RE.pattern}")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"FEEDS entry {shown!r}: URL must be http(s)://host/...")
-        specs[FeedSpec(url=url, ticker=ticker)] = None
-    return tuple(specs)
-
-
-def tag_tickers(text: str, watchlist: frozenset[str], feed_ticker: str | None) -> frozenset[str]:
-    """feed_ticker plus watchlisted cashtags ($AAPL, $BRK.B). Bare words never count:
-    "A", "IT" or "ALL" are tickers and English alike."""
-    found = {tag.rstrip(".-") for tag in _CASHTAG.findall(text)} & watchlist
-    return frozenset(found | {feed_ticker}) if feed_ticker else frozenset(found)
 
 
 def canonical_url(url: str) -> str:

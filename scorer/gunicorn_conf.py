@@ -20,6 +20,6 @@ accesslog = None  # the Heroku router logs every request already
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    from scorer.server import shutdown
+    from scorer.process.web import shutdown
 
     shutdown()

@@ -3,10 +3,14 @@ tickers each article is about, and score events with their provenance."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import enum
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     DateTime,
+    Dialect,
+    Enum,
     Float,
     ForeignKey,
     Index,
@@ -14,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -27,7 +32,39 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-UTCDateTime = DateTime(timezone=True)
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An instant: timezone-aware UTC in, timezone-aware UTC out, on both databases.
+
+    SQLite keeps no zone and hands back naive values; Postgres hands back the
+    session's zone. Callers never convert: a naive datetime is refused on the way
+    in (it would be a guess), and every value comes back aware in UTC. On SQLite
+    values are stored as naive UTC text, so comparisons in SQL stay correct.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.utcoffset() is None:
+            raise ValueError(f"an aware datetime is required, got {value!r}")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class JobStatus(enum.StrEnum):
+    """Where a re-score job stands; stored as its value."""
+
+    QUEUED = "queued"
+    DONE = "done"
 
 
 class Base(DeclarativeBase):
@@ -44,8 +81,8 @@ class Feed(Base):
     ticker: Mapped[str | None] = mapped_column(String(12))
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
-    last_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -62,8 +99,8 @@ class Article(Base):
     url: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(200))
     # The feed's claim, clamped to seen_at: a missing or future date becomes the time we saw it.
-    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
     tickers: Mapped[list[ArticleTicker]] = relationship(
         back_populates="article", cascade="all, delete-orphan"
@@ -109,8 +146,8 @@ class ScoreEvent(Base):
     p_neutral: Mapped[float] = mapped_column(Float)
     sentences: Mapped[int] = mapped_column(Integer)
     # Copied from the article so "latest" needs no join to order by news time.
-    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    scored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     article: Mapped[Article] = relationship()
 
@@ -125,9 +162,20 @@ class BatchScoreJob(Base):
     model_id: Mapped[str] = mapped_column(String(200))
     model_revision: Mapped[str] = mapped_column(String(100))
     # Articles published in [since, until] (until None = up to now).
-    since: Mapped[datetime] = mapped_column(UTCDateTime)
-    until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A plain string column (no database enum type, no CHECK): a new status needs no
+    # migration, and the enum keeps the values in one place in the code.
+    status: Mapped[JobStatus] = mapped_column(
+        Enum(
+            JobStatus,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=JobStatus.QUEUED,
+        index=True,
+    )
     pairs: Mapped[int] = mapped_column(Integer)  # (article, ticker) pairs queued
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

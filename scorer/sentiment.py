@@ -10,28 +10,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
-MAX_TOKENS = 64  # FinBERT's training length
+from scorer.model.base import Classifier
+
 MAX_SENTENCES = 8  # bounds the cost of a long summary; leads carry the news
-REQUIRED_LABELS = frozenset({"positive", "negative", "neutral"})
 
 # A sentence ends at . ! or ? followed by space and a capital, digit or quote. Not perfect
 # (abbreviations like "Inc. Shares" split), but FinBERT averages over sentences, so an
 # extra split costs little; nltk's punkt would add a download at boot for small gain.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9$])")
-
-
-class Classifier(Protocol):
-    """What scoring needs from a loaded model, whatever its runtime."""
-
-    model_id: str
-    revision: str
-    labels: list[str]  # index -> label name, from config.id2label
-
-    def predict_proba(self, texts: list[str]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -60,14 +49,6 @@ def article_sentences(title: str, summary: str) -> list[str]:
         if sentence.rstrip(".") != title.strip().rstrip("."):
             sentences.append(sentence)
     return sentences[:MAX_SENTENCES] or [""]
-
-
-def check_labels(labels: Sequence[str]) -> list[str]:
-    """Normalise the model's label names and insist on the three FinBERT classes."""
-    names = [label.lower() for label in labels]
-    if set(names) != REQUIRED_LABELS:
-        raise ValueError(f"model labels {names} are not positive/negative/neutral")
-    return names
 
 
 def predict_articles(
@@ -101,16 +82,3 @@ def _prediction(
         p_neutral=neu,
         sentences=sentences,
     )
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    probs: np.ndarray = exp / exp.sum(axis=-1, keepdims=True)
-    return probs
-
-
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length, so padding is small."""
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]

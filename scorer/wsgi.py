@@ -1,3 +1,3 @@
-from scorer.server import build_app
+from scorer.process.web import build_app
 
 app = build_app()

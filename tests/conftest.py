@@ -4,21 +4,19 @@ server on 127.0.0.1, and settings."""
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from scorer.config import Settings
+from scorer.config import SETTINGS, Settings
 from scorer.db import make_engine, make_session_factory, migrate
+from tests.feed_server import StubServer, running
 from tests.tiny_model import build_tiny_model
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TOKEN = "test-token-0123456789abcdef"
 
 
@@ -94,46 +92,19 @@ def sessions(engine: Engine):  # type: ignore[no-untyped-def]
     return make_session_factory(engine)
 
 
-class FeedServer:
-    """Serves canned feeds on 127.0.0.1; ``routes`` maps a path to (status, body)."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, tuple[int, bytes]] = {}
-        self.hits: list[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.hits.append(self.path)
-                status, body = server.routes.get(self.path, (404, b"not found"))
-                self.send_response(status)
-                self.send_header("Content-Type", "application/rss+xml")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-    def serve_file(self, path: str, name: str) -> str:
-        self.routes[path] = (200, (FIXTURES / "feeds" / name).read_bytes())
-        return self.url(path)
-
-
 @pytest.fixture
-def feed_server() -> Iterator[FeedServer]:
-    server = FeedServer()
-    server.thread.start()
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
-    server.thread.join(timeout=5)
+def feed_server() -> Iterator[StubServer]:
+    with running() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _no_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README tells people to export settings (ENV=production, a token, FEEDS...):
+    tests must not pick them up, so every declared variable is removed."""
+    for setting in SETTINGS:
+        for name in (setting.name, *setting.aliases):
+            monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -145,4 +116,4 @@ def settings(database_url: str, tiny_model: Path) -> Settings:
             "TICKERS": "AAPL,MSFT,TSLA,NVDA",
         }
     )
-    return replace(base, database_url=database_url, torch_threads=1)
+    return replace(base, database_url=database_url, model_threads=1)

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 import pytest
 from webtest import TestApp
 
-from jobs.ingest import store_items
 from jobs.score import score_pending
 from scorer.api import create_app
 from scorer.config import Settings
 from scorer.feeds import FeedItem
-from scorer.hf_model import TransformersClassifier
-from scorer.loader import ModelLoader
+from scorer.model import ModelLoader
+from scorer.model.transformers_runtime import TransformersClassifier
+from scorer.store import store_items
 from tests.conftest import TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from scorer.artifact import build_artifact
 from scorer.config import Settings
-from scorer.hf_model import TransformersClassifier
-from scorer.loader import ModelLoader
-from scorer.onnx_runtime import MANIFEST_KEYS, OnnxClassifier, read_manifest
+from scorer.model import ArtifactMismatch, ModelLoader, load_classifier
+from scorer.model.artifact import build_artifact
+from scorer.model.onnx_runtime import MANIFEST_KEYS, OnnxClassifier, read_manifest
+from scorer.model.transformers_runtime import TransformersClassifier
 from scorer.sentiment import predict_articles
-from scorer.service import ArtifactMismatch, load_classifier
 
 TEXTS = [
     ("$AAPL shares surge after record profit", "Analysts upgrade the stock."),
@@ -39,7 +38,7 @@ def _settings(tiny_model: Path, artifact: Path, revision: str = "rev-1") -> Sett
         finbert_model=str(tiny_model),
         finbert_model_sha=revision,
         model_artifact_dir=artifact,
-        torch_threads=1,
+        model_threads=1,
     )
 
 
@@ -108,7 +107,7 @@ def test_prepare_model_builds_where_the_service_looks(
 ) -> None:
     import json
 
-    from scorer.__main__ import main
+    from scorer.process.cli import main
 
     monkeypatch.setenv("ENV", "production")  # no token needed at build time
     monkeypatch.setenv("FINBERT_MODEL", str(tiny_model))

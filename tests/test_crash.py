@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from scorer.models import ArticleTicker, ScoreEvent
-from tests.conftest import FeedServer
+from tests.feed_server import StubServer, reply
 
 ROOT = Path(__file__).parent.parent
 ITEMS = 400
@@ -62,9 +62,9 @@ def test_a_killed_scorer_resumes_without_losing_or_doubling_a_score(
     database_url: str,
     sessions,
     tiny_model: Path,
-    feed_server: FeedServer,  # type: ignore[no-untyped-def]
+    feed_server: StubServer,  # type: ignore[no-untyped-def]
 ) -> None:
-    feed_server.routes["/wire.xml"] = (200, _feed())
+    feed_server.routes["/wire.xml"] = reply(_feed())
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -72,7 +72,7 @@ def test_a_killed_scorer_resumes_without_losing_or_doubling_a_score(
         "FEEDS": feed_server.url("/wire.xml"),
         "TICKERS": "AAPL",
         "SCORE_BATCH_SIZE": "1",
-        "TORCH_THREADS": "1",
+        "MODEL_THREADS": "1",
         "PYTHONPATH": str(ROOT),
     }
 

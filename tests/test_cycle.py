@@ -12,28 +12,29 @@ from sqlalchemy import func, select
 from webtest import TestApp
 
 from scorer.config import Settings
-from scorer.feeds import FeedSpec
-from scorer.hf_model import TransformersClassifier
+from scorer.model import ModelLoader, load_classifier
+from scorer.model.transformers_runtime import TransformersClassifier
 from scorer.models import Article, ScoreEvent
+from scorer.process.service import Service
 from scorer.sentiment import predict_articles
-from scorer.service import Service, load_classifier
-from tests.conftest import TOKEN, FeedServer
+from scorer.sources import FeedSpec
+from tests.conftest import TOKEN
+from tests.feed_server import StubServer
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def service(settings: Settings, feed_server: FeedServer) -> Iterator[Service]:
+def service(settings: Settings, feed_server: StubServer) -> Iterator[Service]:
     wire = feed_server.serve_file("/wire.xml", "watchlist_news.xml")
     aapl = feed_server.serve_file("/aapl.xml", "seekingalpha_aapl_symbol_feed_2026-03-08.xml")
     broken = feed_server.url("/missing.xml")
     feeds = (FeedSpec(broken), FeedSpec(wire), FeedSpec(aapl, ticker="AAPL"))
-    service = Service(replace(settings, feeds=feeds))
-    service.loader.classifier = load_classifier(service.settings)
-    service.loader._ready.set()
+    configured = replace(settings, feeds=feeds)
+    service = Service(configured, loader=ModelLoader.loaded(load_classifier(configured)))
     yield service
-    service.shutdown()
+    service.stop()
 
 
 def test_one_cycle_stores_scores_and_serves_them(service: Service) -> None:
@@ -139,11 +140,11 @@ def test_the_permuted_model_gives_the_same_labels_and_scores(
 
 def test_run_once_prints_what_it_did(
     settings: Settings,
-    feed_server: FeedServer,
+    feed_server: StubServer,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from scorer.__main__ import main
+    from scorer.process.cli import main
 
     wire = feed_server.serve_file("/wire.xml", "watchlist_news.xml")
     for name, value in {
@@ -151,7 +152,7 @@ def test_run_once_prints_what_it_did(
         "FEEDS": wire,
         "FINBERT_MODEL": settings.finbert_model,
         "TICKERS": "AAPL,TSLA",
-        "TORCH_THREADS": "1",
+        "MODEL_THREADS": "1",
     }.items():
         monkeypatch.setenv(name, value)
 

@@ -1,33 +1,30 @@
-"""scorer.feeds: the FEEDS setting, ticker tagging, dedup keys, canned real-world feeds, and
-fetching from a server on 127.0.0.1."""
+"""scorer.feeds: dedup keys, canned real-world feeds, and fetching from a server on
+127.0.0.1."""
 
 from __future__ import annotations
 
 import gzip
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from scorer.feeds import (
     FeedError,
-    FeedSpec,
     ParsedFeed,
     canonical_url,
     dedup_key,
     fetch_feed,
     make_http_session,
     parse_feed,
-    parse_feed_list,
-    tag_tickers,
 )
+from scorer.sources import FeedSpec
+from tests.feed_server import Route, StubServer, reply
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 WATCHLIST = frozenset({"AAPL", "MSFT", "NVDA", "BRK.B"})
@@ -44,66 +41,9 @@ def rss(*items: str, channel_title: str = "Wire") -> bytes:
     return f'<rss version="2.0"><channel>{title}{body}</channel></rss>'.encode()
 
 
-# --- a feed server on 127.0.0.1 ------------------------------------------------------------
-
-Route = Callable[[BaseHTTPRequestHandler], None]
-
-
-class StubServer(ThreadingHTTPServer):
-    """Routes map a path (query ignored) to a function answering the request."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), StubHandler)
-        self.routes: dict[str, Route] = {}
-        self.seen: list[tuple[str, dict[str, str]]] = []  # (path with query, headers)
-        self.release = threading.Event()  # set at teardown, so slow routes end at once
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_port}{path}"
-
-
-class StubHandler(BaseHTTPRequestHandler):
-    server: StubServer
-
-    def do_GET(self) -> None:
-        self.server.seen.append((self.path, dict(self.headers)))
-        route = self.server.routes.get(urlsplit(self.path).path)
-        if route is None:
-            self.send_error(404)
-        else:
-            route(self)
-
-    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
-        pass
-
-
-def reply(
-    body: bytes, status: int = 200, headers: dict[str, str] | None = None, length: bool = True
-) -> Route:
-    def route(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(status)
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        if length:  # without Content-Length, HTTP/1.0 ends the body by closing
-            handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    return route
-
-
 @pytest.fixture
-def stub() -> Iterator[StubServer]:
-    server = StubServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+def stub(feed_server: StubServer) -> StubServer:
+    return feed_server
 
 
 @pytest.fixture
@@ -111,80 +51,6 @@ def http() -> Iterator[requests.Session]:
     session = make_http_session("reasonator-tests/1.0")
     yield session
     session.close()
-
-
-# --- parse_feed_list -----------------------------------------------------------------------
-
-
-def test_it_reads_plain_and_per_ticker_feeds() -> None:
-    raw = """
-        https://a.example.com/rss
-        aapl=https://b.example.com/symbol.xml?s=AAPL&lang=en
-        https://c.example.com/q?ticker=MSFT
-    """
-    assert parse_feed_list(raw) == (
-        FeedSpec("https://a.example.com/rss"),
-        FeedSpec("https://b.example.com/symbol.xml?s=AAPL&lang=en", ticker="AAPL"),
-        FeedSpec("https://c.example.com/q?ticker=MSFT"),  # "=" in a query is no ticker
-    )
-
-
-def test_it_drops_exact_duplicate_feeds_but_keeps_per_ticker_variants() -> None:
-    raw = "https://a.example.com/rss BRK.B=https://a.example.com/rss https://a.example.com/rss"
-    assert parse_feed_list(raw) == (
-        FeedSpec("https://a.example.com/rss"),
-        FeedSpec("https://a.example.com/rss", ticker="BRK.B"),
-    )
-    assert parse_feed_list("  \n ") == ()
-
-
-@pytest.mark.parametrize(
-    ("entry", "shown"),
-    [
-        ("ftp://a.example.com/rss", "ftp://a.example.com/rss"),
-        ("a.example.com/rss", "a.example.com/rss"),
-        ("https://", "https://"),
-        ("file:///etc/passwd", "file:///etc/passwd"),
-        ("AAPL=", "AAPL="),
-        ("=https://a.example.com/rss", "=https://a.example.com/rss"),
-        ("$AAPL=https://a.example.com/rss", "$AAPL=https://a.example.com/rss"),
-        ("ABCDEFGHIJK=https://a.example.com/rss", "ABCDEFGHIJK=https://a.example.com/rss"),
-        ("AAPL=ftp://a.example.com/rss", "AAPL=ftp://a.example.com/rss"),
-    ],
-)
-def test_it_rejects_a_bad_feed_entry_by_name(entry: str, shown: str) -> None:
-    with pytest.raises(ValueError, match="FEEDS entry") as error:
-        parse_feed_list(f"https://ok.example.com/rss {entry}")
-    assert repr(shown) in str(error.value)
-
-
-def test_it_keeps_query_secrets_out_of_setting_errors() -> None:
-    with pytest.raises(ValueError) as error:
-        parse_feed_list("aapl=ftp://bob:hunter2@a.example.com/rss?apikey=SECRET")
-    assert "'AAPL=ftp://a.example.com/rss'" in str(error.value)
-    assert "SECRET" not in str(error.value) and "hunter2" not in str(error.value)
-
-
-# --- tag_tickers ---------------------------------------------------------------------------
-
-
-def test_it_tags_watchlisted_cashtags_only() -> None:
-    text = "$AAPL up, $TSLA down, $BRK.B flat."
-    assert tag_tickers(text, WATCHLIST, None) == {"AAPL", "BRK.B"}
-
-
-def test_it_strips_sentence_punctuation_after_a_cashtag() -> None:
-    assert tag_tickers("Buy $MSFT. Sell $BRK.B.", WATCHLIST, None) == {"MSFT", "BRK.B"}
-
-
-def test_it_ignores_bare_words_lowercase_cashtags_prices_and_glued_text() -> None:
-    text = "AAPL, IT and ALL of A; $aapl; $1.26 trillion; US$MSFT; $NVDAs; $$AAPL"
-    assert tag_tickers(text, WATCHLIST | {"IT", "ALL", "A"}, None) == frozenset()
-
-
-def test_it_always_includes_the_feed_ticker() -> None:
-    assert tag_tickers("nothing here", WATCHLIST, "TSLA") == {"TSLA"}
-    assert tag_tickers("and $NVDA", WATCHLIST, "AAPL") == {"AAPL", "NVDA"}
 
 
 # --- dedup keys ----------------------------------------------------------------------------

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import numpy as np
 from sqlalchemy import func, select
 
-from jobs.ingest import store_items
-from jobs.score import open_jobs, queue_depth, queue_rescore, score_pending
+from jobs.score import score_pending
 from scorer.feeds import FeedItem
 from scorer.models import BatchScoreJob, ScoreEvent
+from scorer.store import open_jobs, queue_depth, queue_rescore, store_items
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
 
@@ -91,7 +91,7 @@ def test_rescore_queues_the_range_and_scores_each_pair_once(sessions) -> None:  
 def test_rescore_command_prints_the_job(sessions, settings, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    from scorer.__main__ import main
+    from scorer.process.cli import main
 
     with sessions.begin() as session:
         store_items(session, _items(2, 24), now=NOW)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from scorer import market
-from scorer.__main__ import main
 from scorer.crons import CronReporter, monitor_config
+from scorer.process.cli import main
 from scorer.schedule import JOB_ID, first_run_at, make_scheduler, should_run
 
 

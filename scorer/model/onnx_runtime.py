@@ -1,14 +1,14 @@
 """Serve a BERT sequence classifier with ONNX Runtime, without torch at run time.
 
-Why this module exists: torch + transformers alone cost ~300 MB of RSS before a
-FinBERT-sized model is even loaded, which does not fit a 512 MB Heroku Eco
-dyno next to the web app. At run time this module only needs numpy,
-onnxruntime and tokenizers. The artifact is built once, at build time, by
-:func:`scorer.artifact.build_artifact`.
+Why this module exists: importing torch and transformers alone costs more memory
+than a 512 MB Heroku Eco dyno can spare next to the web app (figures in
+bench/README.md, where measurements live so they can be re-run). At run time this
+module only needs numpy, onnxruntime and tokenizers. The artifact is built once, at build time, by
+:func:`scorer.model.artifact.build_artifact`.
 
 An *artifact* is a directory holding::
 
-    model.onnx             quantized graph (see ``scorer.artifact.ARTIFACT_FORMAT``)
+    model.onnx             quantized graph (see ``scorer.model.artifact.ARTIFACT_FORMAT``)
     model.onnx.data        its weights (external data, memory-mapped by ORT)
     tokenizer.json         fast-tokenizer definition (+ tokenizer_config.json)
     config.json            the Hugging Face config, incl. id2label
@@ -26,13 +26,18 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from scorer.sentiment import check_labels, length_sorted_batches, softmax
+from scorer.model.base import (
+    BATCH_SIZE,
+    MAX_TOKENS,
+    check_labels,
+    length_sorted_batches,
+    softmax,
+)
 
 MANIFEST_NAME = "artifact.json"
 MODEL_NAME = "model.onnx"
 # Weights live next to the graph: ORT memory-maps external data instead of
-# parsing a protobuf copy and then copying it again (FinBERT-sized: 386 MB RSS
-# after load with one file, 208 MB with external data).
+# parsing a protobuf copy and then copying it again (bench/README.md, "Levers").
 DATA_NAME = "model.onnx.data"
 MANIFEST_KEYS = ("source_model", "revision", "format", "created_at", "onnxruntime", "sha256")
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -60,9 +65,8 @@ def _session_options(threads: int) -> ort.SessionOptions:
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # Measured on FinBERT-sized, 1,000 texts: without ORT's arena every batch
-    # mallocs and frees its activations from two threads and glibc
-    # fragmentation pushed peak RSS to ~490 MB; with the arena it stays ~357 MB.
+    # Without ORT's arena every batch mallocs and frees its activations from two
+    # threads, and glibc fragmentation raises peak RSS (bench/README.md, "Levers").
     opts.enable_cpu_mem_arena = True
     # Memory patterns cache one plan per input shape; length-sorted batches
     # have many shapes, so they would only add to RSS.
@@ -74,7 +78,7 @@ def _session_options(threads: int) -> ort.SessionOptions:
 
 
 class OnnxClassifier:
-    """Sequence classifier backed by an artifact built by :func:`scorer.artifact.build_artifact`."""
+    """Sequence classifier served from an artifact (:mod:`scorer.model.artifact` builds it)."""
 
     def __init__(self, artifact_dir: Path, *, threads: int) -> None:
         artifact_dir = Path(artifact_dir)
@@ -123,7 +127,7 @@ class OnnxClassifier:
             return self._tokenizer.encode_batch(texts)
 
     def predict_proba(
-        self, texts: list[str], *, max_length: int = 64, batch_size: int = 16
+        self, texts: list[str], *, max_length: int = MAX_TOKENS, batch_size: int = BATCH_SIZE
     ) -> np.ndarray:
         """Softmax probabilities, shape [len(texts), len(self.labels)], rows in input order.
 

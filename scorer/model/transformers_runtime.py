@@ -1,20 +1,27 @@
 """The reference runtime: transformers + torch, loaded exactly like FinBERT.
 
-Imported only when needed: ``import torch, transformers`` alone costs ~365 MB.
+Imported only when needed: ``import torch, transformers`` alone costs more memory
+than an Eco dyno can spare (bench/README.md, "Levers").
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from scorer.sentiment import MAX_TOKENS, check_labels, length_sorted_batches, softmax
+from scorer.model.base import (
+    BATCH_SIZE,
+    MAX_TOKENS,
+    check_labels,
+    length_sorted_batches,
+    softmax,
+)
 
 
 class TransformersClassifier:
     """AutoTokenizer + AutoModelForSequenceClassification at a pinned revision."""
 
     def __init__(
-        self, source: str, revision: str | None, *, threads: int, batch_size: int = 16
+        self, source: str, revision: str | None, *, threads: int, batch_size: int = BATCH_SIZE
     ) -> None:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -36,7 +43,12 @@ class TransformersClassifier:
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Softmax probabilities, one row per text, in input order."""
-        lengths = [len(t) for t in texts]
+        # Batch by token count, as the ONNX runtime does: characters are a poor proxy
+        # for padding (numbers and tickers split into many tokens).
+        lengths = [
+            len(ids)
+            for ids in self.tokenizer(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]
+        ]
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         with self._torch.inference_mode():
             for batch in length_sorted_batches(lengths, self.batch_size):

@@ -2,7 +2,7 @@
 
 Runs at build time (``python -m scorer prepare-model``, Heroku's ``bin/post_compile``);
 torch, transformers and onnx are imported inside :func:`build_artifact` only. The
-artifact's layout and the runtime that serves it are in :mod:`scorer.onnx_runtime`.
+artifact's layout and the runtime that serves it are in :mod:`scorer.model.onnx_runtime`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from scorer.onnx_runtime import DATA_NAME, INPUT_NAMES, MANIFEST_NAME, MODEL_NAME
+from scorer.model.base import MAX_TOKENS
+from scorer.model.onnx_runtime import DATA_NAME, INPUT_NAMES, MANIFEST_NAME, MODEL_NAME
 
 # Scheme chosen by measurement on finsent-minilm (see bench/fidelity.py). Plain
 # int8 everywhere misses the fidelity bounds (97.8 % label agreement) because a
@@ -31,8 +32,8 @@ ARTIFACT_FORMAT = (
     "quantized per tensor at run time; the {k} of {n} weight MatMuls with the "
     "largest activation quantization noise kept fp32; embeddings, pooler, classifier fp32"
 )
-# Fraction of weight MatMuls kept fp32. 1/6 = the 6 worst of MiniLM's 36: 99.3 %
-# agreement, mean |score diff| 0.008; the 4 worst gave 98.7 % / 0.011.
+# Fraction of weight MatMuls kept fp32: 1/6 is the 6 worst of MiniLM's 36, the
+# smallest share that met the bounds (the sweep is in bench/README.md, "Levers").
 FP32_FRACTION = 1 / 6
 # Calibration text for ranking activation outliers. Written for this module (no
 # licensed data): fidelity needs no labels, only realistic activations.
@@ -183,7 +184,7 @@ def _rank_by_activation_noise(model_path: Path, tokenizer: Any) -> list[str]:
             texts[start : start + 8],
             padding=True,
             truncation=True,
-            max_length=64,
+            max_length=MAX_TOKENS,
             return_tensors="np",
         )
         outs = session.run(names, {k: enc[k].astype(np.int64) for k in INPUT_NAMES})

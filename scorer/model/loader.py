@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from scorer.sentiment import Classifier
+from scorer.model.base import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,13 @@ class ModelLoader:
         self.classifier: Classifier | None = None
         self.reason: str | None = None
         self.attempts = 0
+
+    @classmethod
+    def loaded(cls, classifier: Classifier) -> ModelLoader:
+        """A loader that already holds ``classifier`` (CLI runs, tests)."""
+        loader = cls(lambda: classifier)
+        loader.run()
+        return loader
 
     @property
     def ready(self) -> bool:

@@ -1,0 +1,40 @@
+"""The read API (Bottle): public health, bearer-protected scores.
+
+One module per group of routes, each with an ``install(app, ...)``; this module
+only assembles them. To add an endpoint, add a module here and install it below.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import bottle
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from scorer.api import health, scores
+from scorer.api.http import install_errors
+from scorer.config import Settings
+from scorer.model import ModelLoader
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    sessions: sessionmaker[Session],
+    loader: ModelLoader,
+    role: Callable[[], str] = lambda: "scheduler",
+    clock: Callable[[], float] = time.monotonic,
+) -> bottle.Bottle:
+    """Build the WSGI app. Nothing here touches the network or loads a model."""
+    app = bottle.Bottle()
+    app.config["json.enable"] = False  # every route serialises itself (ETags need the bytes)
+    engine = sessions.kw["bind"]
+    assert isinstance(engine, Engine)
+    health.install(app, settings, sessions=sessions, loader=loader, role=role, clock=clock)
+    scores.install(app, settings, engine)
+    install_errors(app)
+    return app

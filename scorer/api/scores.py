@@ -1,0 +1,180 @@
+"""``/v1/scores/*``: the latest score per ticker (the Pro+ chip) and a ticker's
+score events over time (the Pro panel)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import bottle
+from sqlalchemy import Engine, Row, Select, bindparam, func, select
+
+from scorer.api import params
+from scorer.api.http import BadRequest, authorize, dumps, iso, send, send_json
+from scorer.config import Settings
+from scorer.models import Article, ScoreEvent
+
+HISTORY_DEFAULT_SPAN = timedelta(days=7)
+
+
+def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
+    # The score reads use Core on a plain connection: a Session and ORM entities cost
+    # more than the queries themselves here.
+    latest_items = _LatestCache(engine)
+
+    @app.get("/v1/scores/latest")
+    def latest() -> str:
+        authorize(settings)
+        tickers = params.tickers(bottle.request.query.get("tickers"))
+        items = latest_items.get(tickers)
+        # Assembled from per-ticker JSON texts: the same bytes as send_json would write.
+        data = ",".join(text for text in items.values() if text is not None)
+        missing = dumps([t for t, text in items.items() if text is None])
+        return send(f'{{"data":[{data}],"missing":{missing}}}', cache=True)
+
+    @app.get("/v1/scores/history")
+    def history() -> str:
+        authorize(settings)
+        query = bottle.request.query
+        ticker = params.ticker(query.get("ticker"))
+        end = params.instant("to", query.get("to")) or _next_minute(datetime.now(UTC))
+        start = params.instant("from", query.get("from")) or end - HISTORY_DEFAULT_SPAN
+        if start > end:
+            raise BadRequest("'from' must not be after 'to'")
+        limit = params.limit(query.get("limit"))
+        stmt = (
+            _EVENTS.where(
+                ScoreEvent.ticker == ticker,
+                ScoreEvent.scored_at >= start,
+                ScoreEvent.scored_at <= end,
+            )
+            .order_by(ScoreEvent.scored_at, ScoreEvent.id)
+            .limit(limit + 1)
+        )
+        with engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return send_json(
+            {
+                "ticker": ticker,
+                "from": iso(start),
+                "to": iso(end),
+                "limit": limit,
+                "truncated": len(rows) > limit,
+                "data": [_event_json(row) for row in rows[:limit]],
+            },
+            cache=True,
+        )
+
+
+def _next_minute(now: datetime) -> datetime:
+    """The default end of a history range: now, rounded up to the minute, so repeated
+    requests within a minute get the same body and ETag (and a 304)."""
+    floor = now.replace(second=0, microsecond=0)
+    return floor if floor == now else floor + timedelta(minutes=1)
+
+
+# What an item of "latest" and "history" shows: the event joined to its article.
+_EVENTS = select(
+    ScoreEvent.ticker,
+    ScoreEvent.label,
+    ScoreEvent.score,
+    ScoreEvent.p_positive,
+    ScoreEvent.p_negative,
+    ScoreEvent.p_neutral,
+    ScoreEvent.scored_at,
+    ScoreEvent.model_id,
+    ScoreEvent.model_revision,
+    Article.title,
+    Article.url,
+    Article.source,
+    Article.published_at,
+).join_from(ScoreEvent, Article, Article.id == ScoreEvent.article_id)
+
+
+@lru_cache(maxsize=params.MAX_TICKERS)
+def _latest(count: int) -> Select[*tuple[Any, ...]]:
+    """One statement for ``count`` tickers: per ticker, the id of the score of its newest
+    news (one seek on ix_score_events_ticker_published; the newest revision's if
+    re-scored), then those events with their articles by primary key. One round trip
+    instead of one per ticker; cached per count so it is built and compiled once."""
+    newest = [
+        select(ScoreEvent.id)
+        .where(ScoreEvent.ticker == bindparam(f"t{i}"))
+        .order_by(ScoreEvent.published_at.desc(), ScoreEvent.id.desc())
+        .limit(1)
+        .scalar_subquery()
+        for i in range(count)
+    ]
+    return _EVENTS.where(ScoreEvent.id.in_(newest))
+
+
+_STAMP = select(func.max(ScoreEvent.id))
+
+
+def _ticker_params(tickers: Sequence[str]) -> dict[str, str]:
+    return {f"t{i}": ticker for i, ticker in enumerate(tickers)}
+
+
+def _event_json(row: Row[*tuple[Any, ...]]) -> dict[str, Any]:
+    return {
+        "ticker": row.ticker,
+        "label": row.label,
+        "score": round(row.score, 6),
+        "probabilities": {
+            "positive": round(row.p_positive, 6),
+            "negative": round(row.p_negative, 6),
+            "neutral": round(row.p_neutral, 6),
+        },
+        "scored_at": iso(row.scored_at),
+        "model": {"id": row.model_id, "revision": row.model_revision},
+        "article": {
+            "headline": row.title,
+            "url": row.url,
+            "source": row.source,
+            "published_at": iso(row.published_at),
+        },
+    }
+
+
+class _LatestCache:
+    """Each ticker's latest item as JSON text, kept while the stamp — the newest score
+    event id — is unchanged. Every request still reads the stamp (one index lookup),
+    so a new score is served as soon as it is committed; only tickers not cached
+    since the stamp last changed are fetched. Scores are only ever inserted (new news,
+    re-scores), each with a higher id, so a changed stamp is what a change looks like.
+
+    The stamp misses no insert on SQLite, where writers commit one at a time in id
+    order. On Postgres, ids come from a sequence when rows are inserted, so two
+    concurrent writers (the scheduler and a ``run-once``) can commit out of id order
+    and a score could hide behind a stamp already seen. ``max_age`` bounds that
+    staleness, and any from deletes (articles removed with their scores), to well
+    under a poll cycle.
+    """
+
+    def __init__(self, engine: Engine, max_age: float = 2.0, max_items: int = 5_000) -> None:
+        self._engine, self._max_age, self._max_items = engine, max_age, max_items
+        # (stamp, when, items): swapped whole, so threads never see a mix of two stamps.
+        self._state: tuple[int | None, float, dict[str, str | None]] = (None, -max_age, {})
+
+    def get(self, tickers: Sequence[str]) -> dict[str, str | None]:
+        """Ticker -> its item's JSON text, or None when it has no score."""
+        with self._engine.connect() as conn:
+            # Read the stamp before the items: what is fetched is at least as new.
+            stamp = conn.scalar(_STAMP)
+            now = time.monotonic()
+            kept, since, items = self._state
+            if kept != stamp or now - since > self._max_age or len(items) > self._max_items:
+                items = {}
+                self._state = (stamp, now, items)
+            wanted = [t for t in tickers if t not in items]
+            if wanted:
+                found = {
+                    row.ticker: dumps(_event_json(row))
+                    for row in conn.execute(_latest(len(wanted)), _ticker_params(wanted))
+                }
+                for ticker in wanted:
+                    items[ticker] = found.get(ticker)
+        return {t: items[t] for t in tickers}

@@ -1,0 +1,160 @@
+"""The running service: one object that owns the engine, the model loader, the HTTP
+session for feeds, the scheduler and its lock, built from Settings.
+
+This package is the composition root: it wires the library (``scorer``) and the
+jobs (``jobs``) into a process. The library never imports it, nor ``jobs``.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import bottle
+import requests
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine
+
+from jobs.ingest import IngestResult, ingest
+from jobs.score import ScoreResult, score_pending
+from scorer import __version__
+from scorer.api import create_app
+from scorer.config import Settings
+from scorer.crons import CronReporter
+from scorer.db import make_engine, make_session_factory
+from scorer.feeds import make_http_session
+from scorer.leader import SchedulerLock, make_lock
+from scorer.model import Classifier, ModelLoader, load_classifier
+from scorer.schedule import make_scheduler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CycleResult:
+    ingest: IngestResult
+    score: ScoreResult | None  # None when the model is not loaded yet
+
+    def summary(self) -> str:
+        i, s = self.ingest, self.score
+        scored = "model not loaded" if s is None else f"scored={s.events} more={s.more}"
+        return (
+            f"feeds={i.feeds} fetched={i.fetched} items={i.items} new={i.new} "
+            f"untagged={i.untagged} errors={len(i.errors)} {scored}"
+        )
+
+
+class Service:
+    """Everything one process needs. Building it starts nothing; ``start`` loads the
+    model and starts the scheduler in the background, ``stop`` undoes both."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        loader: ModelLoader | None = None,
+        crons: CronReporter | None = None,
+        max_batches: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database_url, pool_size=10)
+        self.sessions = make_session_factory(self.engine)
+        self.loader = loader or ModelLoader(lambda: load_classifier(settings))
+        self.http: requests.Session = make_http_session(f"Reasonator/{__version__}")
+        self.crons = crons or CronReporter(settings.window, settings.poll_interval, None)
+        # Bounds one cycle's scoring, so a long backlog yields to the next ingest.
+        self.max_batches = max_batches
+        self.lock: SchedulerLock = make_lock(self.engine)
+        self.scheduler: BackgroundScheduler | None = None
+        self.stopping = threading.Event()
+        self._cycle_lock = threading.Lock()
+
+    def app(self) -> bottle.Bottle:
+        """The read API over this service's database and model."""
+        lock = self.lock
+        return create_app(
+            self.settings,
+            sessions=self.sessions,
+            loader=self.loader,
+            role=lambda: "scheduler" if lock.held else "reader",
+        )
+
+    def start(self) -> None:
+        """Load the model and start the scheduler, both in the background: the port is
+        served at once. Call it in the process that serves (after gunicorn forks):
+        the scheduler lock must belong to this process."""
+        self.loader.start()
+        threading.Thread(target=self._freeze_heap, name="gc-freeze", daemon=True).start()
+        # The scheduler needs the market calendar (about a second to build).
+        threading.Thread(target=self._start_scheduler, name="scheduler-start", daemon=True).start()
+
+    def run_cycle(self, now: datetime | None = None) -> CycleResult:
+        """One ingest then score pass. Scoring waits for the model; ingest never does."""
+        with self._cycle_lock:
+            when = now or datetime.now(UTC)
+            with self.crons.job("reasonator-ingest", when):
+                ingested = ingest(
+                    self.sessions,
+                    self.http,
+                    self.settings.feeds,
+                    self.settings.watchlist,
+                    now=when,
+                    timeout=self.settings.fetch_timeout,
+                )
+            classifier = self.loader.classifier
+            if classifier is None:  # still loading: no check-in; Sentry's margin covers a boot
+                return CycleResult(ingested, None)
+            with self.crons.job("reasonator-score", when):
+                scored = self.score(classifier)
+            return CycleResult(ingested, scored)
+
+    def score(self, classifier: Classifier) -> ScoreResult:
+        return score_pending(
+            self.sessions,
+            classifier,
+            now=lambda: datetime.now(UTC),
+            batch_size=self.settings.score_batch_size,
+            max_batches=self.max_batches,
+            stop=self.stopping,
+        )
+
+    def stop(self) -> None:
+        """Stop between batches: what is committed stays, the rest stays pending; then
+        hand the scheduler lock to the next process. Safe to call twice."""
+        self.stopping.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self.loader.stop()
+        with self._cycle_lock:  # wait for a running cycle to reach a batch boundary
+            pass
+        self.lock.release()
+        self.http.close()
+        self.engine.dispose()
+
+    def _start_scheduler(self) -> None:
+        settings = self.settings
+        # Take the lock now if it is free, so health's role is true from the start;
+        # ticks ask again, which is how a reader takes over from a holder.
+        self.lock.try_acquire()
+        scheduler = make_scheduler(
+            self.run_cycle,
+            interval=settings.poll_interval,
+            window=settings.window,
+            leader=self.lock.try_acquire,
+        )
+        if self.stopping.is_set():
+            return
+        scheduler.start()
+        self.scheduler = scheduler
+
+    def _freeze_heap(self) -> None:
+        """Once the model is loaded, move every object then alive out of the collector's
+        sight (``gc.freeze``). Otherwise each automatic full collection scans them all,
+        a pause for every request in flight (bench/README.md, "Levers")."""
+        self.loader.wait()
+        gc.collect()  # freeze what is alive, not garbage awaiting collection
+        gc.freeze()
