@@ -1,4 +1,5 @@
-"""The scheduler's decisions and the Sentry Crons schedule, as functions of ``now``."""
+"""The scheduler's trigger and the Sentry Crons schedule, as functions of explicit times
+(APScheduler's own style: no sleeps, no scheduler clock)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from scorer import market
 from scorer.crons import CronReporter, monitor_config
 from scorer.process.cli import main
-from scorer.schedule import JOB_ID, first_run_at, make_scheduler, should_run
+from scorer.schedule import JOB_ID, MarketWindowTrigger, make_scheduler
 
 
 def utc(*args: int) -> datetime:
@@ -21,57 +22,223 @@ def utc(*args: int) -> datetime:
 EXTENDED = market.extended_window(90, 60)
 
 
+def ny(*args: int) -> datetime:
+    return datetime(*args, tzinfo=market.NY)
+
+
+FIVE_MINUTES = 300
+
+
+def next_fire(
+    previous: datetime | None,
+    now: datetime,
+    window: market.Window = market.REGULAR,
+    interval: int = FIVE_MINUTES,
+) -> datetime | None:
+    return MarketWindowTrigger(interval, window, jitter=None).get_next_fire_time(previous, now)
+
+
+@pytest.mark.parametrize(
+    ("now", "window"),
+    [
+        (utc(2026, 11, 25, 14, 30), market.REGULAR),  # Wednesday, at the open
+        (utc(2026, 11, 25, 16, 7, 13), market.REGULAR),  # Wednesday, in session
+        (utc(2026, 11, 25, 14, 0), EXTENDED),  # inside the pre-open lead
+        (utc(2026, 11, 27, 18, 30), EXTENDED),  # after the early close, inside the tail
+        (ny(2026, 11, 25, 15, 59, 59), market.REGULAR),  # `now` in the scheduler's zone
+    ],
+)
+def test_the_first_fire_time_inside_a_window_is_now(now: datetime, window: market.Window) -> None:
+    # A woken dyno (or a freshly deployed one) catches up at once.
+    assert next_fire(None, now, window) == now
+
+
 @pytest.mark.parametrize(
     ("now", "window", "expected"),
     [
-        (utc(2026, 11, 25, 15, 0), market.REGULAR, True),  # Wednesday, in session
-        (utc(2026, 11, 25, 14, 0), market.REGULAR, False),  # before the open
-        (utc(2026, 11, 25, 14, 0), EXTENDED, True),  # ...inside the pre-open lead
-        (utc(2026, 11, 26, 15, 0), EXTENDED, False),  # Thanksgiving
-        (utc(2026, 11, 27, 18, 30), market.REGULAR, False),  # after the 13:00 ET early close
-        (utc(2026, 11, 27, 18, 30), EXTENDED, True),  # ...inside the post-close tail
-        (utc(2026, 11, 28, 15, 0), EXTENDED, False),  # Saturday
+        (utc(2026, 11, 25, 14, 0), market.REGULAR, utc(2026, 11, 25, 14, 30)),  # before the open
+        (utc(2026, 11, 25, 21, 0), market.REGULAR, utc(2026, 11, 27, 14, 30)),  # at the close
+        (utc(2026, 11, 26, 15, 0), market.REGULAR, utc(2026, 11, 27, 14, 30)),  # Thanksgiving
+        (utc(2026, 11, 26, 15, 0), EXTENDED, utc(2026, 11, 27, 13, 0)),
+        (utc(2026, 11, 27, 18, 30), market.REGULAR, utc(2026, 11, 30, 14, 30)),  # early close
+        (utc(2026, 11, 27, 20, 0), EXTENDED, utc(2026, 11, 30, 13, 0)),  # after Friday's tail
+        (utc(2026, 11, 28, 15, 0), EXTENDED, utc(2026, 11, 30, 13, 0)),  # Saturday
     ],
 )
-def test_it_polls_only_inside_the_window(
-    now: datetime, window: market.Window, expected: bool
+def test_the_first_fire_time_outside_a_window_is_the_next_window_start(
+    now: datetime, window: market.Window, expected: datetime
 ) -> None:
-    assert should_run(now, window) is expected
+    assert next_fire(None, now, window) == expected
 
 
-def test_a_process_started_inside_the_window_runs_at_once() -> None:
-    now = utc(2026, 11, 25, 16, 7)
-    assert first_run_at(now, market.REGULAR) == now
+def test_fire_times_are_in_new_york_time() -> None:
+    # The scheduler's zone, like IntervalTrigger(timezone=NY) answered before.
+    for fire in (
+        next_fire(None, utc(2026, 11, 25, 16, 0)),
+        next_fire(utc(2026, 11, 25, 16, 0), utc(2026, 11, 25, 16, 0)),
+        next_fire(utc(2026, 11, 25, 20, 57), utc(2026, 11, 25, 20, 57)),
+    ):
+        assert fire is not None and fire.tzinfo is market.NY
+    assert next_fire(None, utc(2026, 11, 26, 15, 0)) == ny(2026, 11, 27, 9, 30)
 
 
-def test_a_process_started_on_a_holiday_waits_for_the_next_open() -> None:
-    assert first_run_at(utc(2026, 11, 26, 15, 0), market.REGULAR) == utc(2026, 11, 27, 14, 30)
-    assert first_run_at(utc(2026, 11, 27, 20, 0), EXTENDED) == utc(2026, 11, 30, 13, 0)
+def test_a_tick_mid_session_is_followed_one_interval_later() -> None:
+    previous = utc(2026, 11, 25, 16, 0)
+    assert next_fire(previous, previous) == utc(2026, 11, 25, 16, 5)
+    assert next_fire(previous, previous, interval=1800) == utc(2026, 11, 25, 16, 30)
+    # A previous fire time given in New York time reads the same.
+    assert next_fire(ny(2026, 11, 25, 11, 0), previous) == utc(2026, 11, 25, 16, 5)
+
+
+def test_after_the_last_tick_on_friday_the_next_is_mondays_open() -> None:
+    last = utc(2026, 11, 20, 20, 57)  # Friday; the close is 21:00 UTC
+    assert next_fire(last, last) == utc(2026, 11, 23, 14, 30)
+
+
+def test_a_tick_landing_exactly_on_the_close_moves_to_the_next_session() -> None:
+    # The window's end is exclusive: 20:55 + 5 min = 21:00 is already closed.
+    last = utc(2026, 11, 20, 20, 55)
+    assert next_fire(last, last) == utc(2026, 11, 23, 14, 30)
+
+
+def test_the_next_tick_after_wednesday_skips_thanksgiving() -> None:
+    last = utc(2026, 11, 25, 20, 57)
+    assert next_fire(last, last) == utc(2026, 11, 27, 14, 30)
+
+
+@pytest.mark.parametrize("last", [utc(2026, 11, 27, 17, 55), utc(2026, 11, 27, 17, 57)])
+def test_no_tick_at_or_after_the_early_close(last: datetime) -> None:
+    # Friday after Thanksgiving closes 13:00 ET = 18:00 UTC: 18:00 and 18:02 are out.
+    assert next_fire(last, last) == utc(2026, 11, 30, 14, 30)
+
+
+@pytest.mark.parametrize(
+    ("last", "expected"),
+    [
+        # Spring forward on Sun 2026-03-08: the open moves from 14:30 UTC (EST)...
+        (utc(2026, 3, 6, 20, 57), utc(2026, 3, 9, 13, 30)),  # ...to 13:30 UTC (EDT)
+        # Fall back on Sun 2026-11-01: from 13:30 UTC (EDT) to 14:30 UTC (EST).
+        (utc(2026, 10, 30, 19, 57), utc(2026, 11, 2, 14, 30)),
+    ],
+)
+def test_the_open_after_a_dst_switch_is_still_0930_new_york(
+    last: datetime, expected: datetime
+) -> None:
+    fire = next_fire(last, last)
+    assert fire == expected
+    assert fire is not None and (fire.hour, fire.minute) == (9, 30)
+
+
+def test_the_friday_before_the_dst_switches_still_closes_at_1600_new_york() -> None:
+    # EST close 21:00 UTC before spring forward, EDT close 20:00 UTC before fall back.
+    assert next_fire(utc(2026, 3, 6, 20, 50), utc(2026, 3, 6, 20, 50)) == utc(2026, 3, 6, 20, 55)
+    assert next_fire(utc(2026, 10, 30, 19, 55), utc(2026, 10, 30, 19, 55)) == utc(
+        2026, 11, 2, 14, 30
+    )
+
+
+def test_the_extended_window_ticks_in_its_lead_and_tail() -> None:
+    # Friday 2026-11-27: open 14:30, early close 18:00 UTC; extended: 13:00-19:00 UTC.
+    assert next_fire(utc(2026, 11, 27, 13, 0), utc(2026, 11, 27, 13, 0), EXTENDED) == utc(
+        2026, 11, 27, 13, 5
+    )
+    assert next_fire(utc(2026, 11, 27, 18, 30), utc(2026, 11, 27, 18, 30), EXTENDED) == utc(
+        2026, 11, 27, 18, 35
+    )
+    # The last tick of the tail; Monday's window opens 90 min before 14:30 UTC.
+    assert next_fire(utc(2026, 11, 27, 18, 57), utc(2026, 11, 27, 18, 57), EXTENDED) == utc(
+        2026, 11, 30, 13, 0
+    )
+
+
+def test_missed_ticks_are_returned_like_interval_trigger_does() -> None:
+    # After a stall the next scheduled time may be in the past; APScheduler walks the
+    # missed times (Job._get_run_times) and coalesces them, so it must get each one.
+    previous, now = utc(2026, 11, 25, 16, 0), utc(2026, 11, 25, 17, 0)
+    assert next_fire(previous, now) == utc(2026, 11, 25, 16, 5)
+
+
+def test_walking_thanksgiving_week_fires_only_inside_windows() -> None:
+    # What the scheduler does over a week: each fire time feeds the next.
+    trigger = MarketWindowTrigger(1800, market.REGULAR, jitter=None)
+    fires: list[datetime] = []
+    fire = trigger.get_next_fire_time(None, utc(2026, 11, 21, 12, 0))  # Saturday
+    while fire is not None and fire < utc(2026, 11, 30, 0, 0):
+        fires.append(fire)
+        fire = trigger.get_next_fire_time(fire, fire)
+    assert all(market.in_window(f, market.REGULAR) for f in fires)
+    per_day = {d: sum(f.date() == d for f in fires) for d in sorted({f.date() for f in fires})}
+    # 09:30-16:00 is 13 half-hours; the 13:00 early close leaves 7 (09:30 ... 12:30).
+    assert per_day == {
+        date(2026, 11, 23): 13,
+        date(2026, 11, 24): 13,
+        date(2026, 11, 25): 13,
+        date(2026, 11, 27): 7,
+    }
+    assert fires[0] == utc(2026, 11, 23, 14, 30) and fires[-1] == utc(2026, 11, 27, 17, 30)
+
+
+def test_jitter_stays_within_its_bound() -> None:
+    trigger = MarketWindowTrigger(FIVE_MINUTES, market.REGULAR, jitter=10)
+    previous = utc(2026, 11, 25, 16, 0)
+    planned = utc(2026, 11, 25, 16, 5)
+    fires = [trigger.get_next_fire_time(previous, previous) for _ in range(500)]
+    assert all(f is not None and planned <= f <= planned + timedelta(seconds=10) for f in fires)
+    assert len(set(fires)) > 1  # jitter is applied, not ignored
+
+
+def test_jitter_never_pushes_a_tick_past_the_window_end() -> None:
+    trigger = MarketWindowTrigger(FIVE_MINUTES, market.REGULAR, jitter=10)
+    previous = utc(2026, 11, 27, 17, 54, 57)  # next planned tick 17:59:57, close 18:00
+    close = utc(2026, 11, 27, 18, 0)
+    fires = [trigger.get_next_fire_time(previous, previous) for _ in range(500)]
+    assert all(f is not None and utc(2026, 11, 27, 17, 59, 57) <= f < close for f in fires)
+    assert len(set(fires)) > 1
+
+
+def test_jitter_also_spreads_the_window_start() -> None:
+    trigger = MarketWindowTrigger(FIVE_MINUTES, market.REGULAR, jitter=10)
+    opens = utc(2026, 11, 27, 14, 30)
+    fires = [trigger.get_next_fire_time(None, utc(2026, 11, 26, 15, 0)) for _ in range(200)]
+    assert all(f is not None and opens <= f <= opens + timedelta(seconds=10) for f in fires)
+
+
+def test_the_trigger_rejects_a_nonsensical_interval() -> None:
+    with pytest.raises(ValueError, match="interval"):
+        MarketWindowTrigger(0, market.REGULAR, jitter=None)
+
+
+def test_the_trigger_describes_itself() -> None:
+    trigger = MarketWindowTrigger(FIVE_MINUTES, EXTENDED, jitter=10)
+    assert str(trigger) == "market_window[extended, every 0:05:00]"
+    assert "window='extended'" in repr(trigger) and "jitter=10" in repr(trigger)
 
 
 def test_the_scheduler_job_never_overlaps_and_coalesces_missed_runs() -> None:
-    now = utc(2026, 11, 25, 16, 0)
-    scheduler = make_scheduler(
-        lambda at: None, interval=300, window=market.REGULAR, now=lambda: now
-    )
+    scheduler = make_scheduler(lambda at: None, interval=300, window=market.REGULAR)
     job = scheduler.get_job(JOB_ID)
     assert job.max_instances == 1 and job.coalesce is True
     assert job.misfire_grace_time == 300
-    assert job.next_run_time == now
-    assert job.trigger.interval == timedelta(seconds=300) and job.trigger.jitter == 10
+    trigger = job.trigger
+    assert isinstance(trigger, MarketWindowTrigger)
+    assert trigger.interval == timedelta(seconds=300) and trigger.jitter == 10
+    assert trigger.window == market.REGULAR
+    # No fixed first run: the trigger's first fire time, computed at start, is the catch-up.
+    assert not hasattr(job, "next_run_time")
 
 
-def test_a_tick_outside_the_window_runs_no_cycle() -> None:
+def test_a_late_run_after_the_close_runs_no_cycle() -> None:
+    # misfire_grace_time lets the 17:58 tick start up to 5 min late, past the 18:00 close.
     runs: list[datetime] = []
-    clock = [utc(2026, 11, 26, 15, 0)]  # Thanksgiving
+    clock = [utc(2026, 11, 27, 18, 2)]
     scheduler = make_scheduler(
         runs.append, interval=300, window=market.REGULAR, now=lambda: clock[0]
     )
     tick = scheduler.get_job(JOB_ID).func
     tick()
-    clock[0] = utc(2026, 11, 27, 15, 0)
+    clock[0] = utc(2026, 11, 27, 17, 58)
     tick()
-    assert runs == [utc(2026, 11, 27, 15, 0)]
+    assert runs == [utc(2026, 11, 27, 17, 58)]
 
 
 def test_the_sentry_schedule_names_todays_session_mid_session() -> None:
