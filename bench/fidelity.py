@@ -6,7 +6,7 @@ Usage::
 
 Scores every sentence of the Financial PhraseBank test split with the fp32
 torch model (one sentence at a time, like the old pipeline) and with
-:class:`scorer.onnx_runtime.OnnxClassifier` (length-sorted batches, as served),
+:class:`scorer.model.onnx_runtime.OnnxClassifier` (length-sorted batches, as served),
 then checks the bounds: >= 98 % argmax agreement, mean |score diff| <= 0.02
 with score = P(positive) - P(negative), accuracy within 1 point of fp32.
 """

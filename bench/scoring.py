@@ -9,7 +9,7 @@ In one run, each measurement in a fresh process (so peak RSS is its own):
 
 1. builds a FinBERT-sized model (BERT-base config, random weights, the
    bert-base-uncased tokenizer from the reference model) and its serving artifact
-   with ``scorer.artifact.build_artifact`` (cached under var/bench/);
+   with ``scorer.model.artifact.build_artifact`` (cached under var/bench/);
 2. baseline: transformers' ``pipeline("text-classification")`` on the fp32 model,
    called one text at a time (torch threads set to 2);
 3. service: the web stack imported, the artifact loaded by ``load_classifier``,

@@ -22,7 +22,7 @@ class ScoreResult:
     articles: int = 0  # distinct articles run through the model
     events: int = 0  # score events stored
     batches: int = 0
-    more: bool = False  # stopped with work left (stop requested or batch cap)
+    more: bool = False  # stopped with work left (stop requested)
 
 
 def score_pending(
@@ -31,7 +31,6 @@ def score_pending(
     *,
     now: Callable[[], datetime],
     batch_size: int = 64,
-    max_batches: int | None = None,
     stop: threading.Event | None = None,
 ) -> ScoreResult:
     """Score pending pairs batch by batch; each batch commits on its own.
@@ -42,7 +41,7 @@ def score_pending(
     result = ScoreResult()
     queue = pending_pairs(classifier.model_id, classifier.revision)
     while True:
-        if (stop is not None and stop.is_set()) or result.batches == max_batches:
+        if stop is not None and stop.is_set():
             with sessions() as session:
                 result.more = session.execute(queue.limit(1)).first() is not None
             return result

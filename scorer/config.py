@@ -41,7 +41,7 @@ class Setting:
     field: str  # the Settings attribute
     default: Any  # used when the variable is unset or blank
     parse: Callable[[str], Any]  # raw text -> value; ValueError says what is wrong
-    doc: str  # one line, for `python -m scorer settings` and the README
+    doc: str  # one line; the README's table says more
     shown: str  # the default as the README shows it
     aliases: tuple[str, ...] = ()  # older names still accepted
     secret: bool = False  # never echoed, never in repr

@@ -105,46 +105,57 @@ def _window_around(at: datetime, window: market.Window) -> tuple[datetime, datet
     return (start, end) if start <= at < end else None
 
 
+def tick(
+    cycle: Callable[[datetime], object],
+    *,
+    window: market.Window,
+    leader: Callable[[], bool] = lambda: True,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> bool:
+    """One scheduled run: the cycle, unless this run is late past the window or another
+    process holds the scheduler lock. Returns whether the cycle ran."""
+    at = now()
+    # The trigger only schedules inside windows, but a run may start up to
+    # misfire_grace_time (one interval) late, e.g. after a slow cycle or a stall
+    # near the close; that late run must not poll after the window has closed.
+    if not market.in_window(at, window):
+        log.debug("late run outside the polling window at %s: skipped", at.isoformat())
+        return False
+    if not leader():
+        log.debug("another process holds the scheduler lock: skipped")
+        return False
+    started = time.monotonic()
+    try:
+        result = cycle(at)
+    except Exception:
+        log.exception("cycle failed after %.1fs", time.monotonic() - started)
+        raise
+    summary = getattr(result, "summary", lambda: str(result))()
+    log.info("cycle done in %.1fs: %s", time.monotonic() - started, summary)
+    return True
+
+
 def make_scheduler(
     cycle: Callable[[datetime], object],
     *,
     interval: int,
     window: market.Window,
     leader: Callable[[], bool] = lambda: True,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> BackgroundScheduler:
-    """A scheduler with one job; call ``.start()`` to begin. Its first run is at start
-    if a window is open then (the trigger's first fire time), else at the next window.
+    """A scheduler with one job, :func:`tick`; call ``.start()`` to begin. Its first run
+    is at start if a window is open then (the trigger's first fire time), else at the
+    next window.
 
     ``leader`` says whether this process may run the jobs (it holds the deployment's
     scheduler lock); it is asked on every tick, so a reader takes over when the
     holder goes away (a deploy, a crash).
     """
-
-    def tick() -> None:
-        at = now()
-        # The trigger only schedules inside windows, but a run may start up to
-        # misfire_grace_time (one interval) late, e.g. after a slow cycle or a stall
-        # near the close; that late run must not poll after the window has closed.
-        if not market.in_window(at, window):
-            log.debug("late run outside the polling window at %s: skipped", at.isoformat())
-            return
-        if not leader():
-            log.debug("another process holds the scheduler lock: skipped")
-            return
-        started = time.monotonic()
-        try:
-            result = cycle(at)
-        except Exception:
-            log.exception("cycle failed after %.1fs", time.monotonic() - started)
-            raise
-        summary = getattr(result, "summary", lambda: str(result))()
-        log.info("cycle done in %.1fs: %s", time.monotonic() - started, summary)
-
     scheduler = BackgroundScheduler(timezone=market.NY)
     scheduler.add_job(
         tick,
         MarketWindowTrigger(interval, window, jitter=min(10, interval // 10)),
+        args=(cycle,),
+        kwargs={"window": window, "leader": leader},
         id=JOB_ID,
         max_instances=1,  # a slow cycle never overlaps the next
         coalesce=True,  # runs missed while busy or asleep collapse into one

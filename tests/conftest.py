@@ -108,7 +108,7 @@ def _no_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def settings(database_url: str, tiny_model: Path) -> Settings:
+def settings(database_url: str, tiny_model: Path, tmp_path: Path) -> Settings:
     base = Settings.from_env(
         {
             "RACK_SERVICE_TOKEN": TOKEN,
@@ -116,4 +116,10 @@ def settings(database_url: str, tiny_model: Path) -> Settings:
             "TICKERS": "AAPL,MSFT,TSLA,NVDA",
         }
     )
-    return replace(base, database_url=database_url, model_threads=1)
+    # No prepared artifact: tests load the tiny model with transformers unless they build one.
+    return replace(
+        base,
+        database_url=database_url,
+        model_threads=1,
+        model_artifact_dir=tmp_path / "no-artifact",
+    )

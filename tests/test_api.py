@@ -52,7 +52,7 @@ def test_health_is_503_warming_up_until_the_model_loads(settings: Settings, sess
     before = app.get("/v1/health", status=503).json
     assert before == {"status": "warming_up", "model_loaded": False}
 
-    loader._stop.set()  # one attempt, no retry wait
+    loader.stop()  # one attempt, no retry wait
     loader.run()
     failed = app.get("/v1/health", status=503).json
     assert failed["model_loaded"] is False and failed["reason"] == "OSError: no such model: x/y"

@@ -12,7 +12,7 @@ import pytest
 from scorer import market
 from scorer.crons import CronReporter, monitor_config
 from scorer.process.cli import main
-from scorer.schedule import JOB_ID, MarketWindowTrigger, make_scheduler
+from scorer.schedule import JOB_ID, MarketWindowTrigger, make_scheduler, tick
 
 
 def utc(*args: int) -> datetime:
@@ -231,13 +231,9 @@ def test_a_late_run_after_the_close_runs_no_cycle() -> None:
     # misfire_grace_time lets the 17:58 tick start up to 5 min late, past the 18:00 close.
     runs: list[datetime] = []
     clock = [utc(2026, 11, 27, 18, 2)]
-    scheduler = make_scheduler(
-        runs.append, interval=300, window=market.REGULAR, now=lambda: clock[0]
-    )
-    tick = scheduler.get_job(JOB_ID).func
-    tick()
+    tick(runs.append, window=market.REGULAR, now=lambda: clock[0])
     clock[0] = utc(2026, 11, 27, 17, 58)
-    tick()
+    tick(runs.append, window=market.REGULAR, now=lambda: clock[0])
     assert runs == [utc(2026, 11, 27, 17, 58)]
 
 
@@ -323,11 +319,7 @@ def test_only_the_lock_holder_runs_cycles() -> None:
     runs: list[datetime] = []
     holds = [False]
     now = utc(2026, 11, 25, 16, 0)
-    scheduler = make_scheduler(
-        runs.append, interval=300, window=market.REGULAR, leader=lambda: holds[0], now=lambda: now
-    )
-    tick = scheduler.get_job(JOB_ID).func
-    tick()  # a reader: another process holds the lock
-    holds[0] = True
-    tick()  # the holder went away; this process took over
+    assert not tick(runs.append, window=market.REGULAR, leader=lambda: holds[0], now=lambda: now)
+    holds[0] = True  # the holder went away; this process takes over
+    assert tick(runs.append, window=market.REGULAR, leader=lambda: holds[0], now=lambda: now)
     assert runs == [now]

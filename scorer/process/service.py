@@ -58,7 +58,6 @@ class Service:
         engine: Engine | None = None,
         loader: ModelLoader | None = None,
         crons: CronReporter | None = None,
-        max_batches: int | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url, pool_size=10)
@@ -66,8 +65,6 @@ class Service:
         self.loader = loader or ModelLoader(lambda: load_classifier(settings))
         self.http: requests.Session = make_http_session(f"Reasonator/{__version__}")
         self.crons = crons or CronReporter(settings.window, settings.poll_interval, None)
-        # Bounds one cycle's scoring, so a long backlog yields to the next ingest.
-        self.max_batches = max_batches
         self.lock: SchedulerLock = make_lock(self.engine)
         self.scheduler: BackgroundScheduler | None = None
         self.stopping = threading.Event()
@@ -118,7 +115,6 @@ class Service:
             classifier,
             now=lambda: datetime.now(UTC),
             batch_size=self.settings.score_batch_size,
-            max_batches=self.max_batches,
             stop=self.stopping,
         )
 

@@ -1,0 +1,63 @@
+"""The house's one rule of direction: the library (``scorer``) never imports the jobs
+or the process that wires them; the jobs never import the process."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+# The composition root and the entry points that start it.
+PROCESS = {"scorer/process", "scorer/__main__.py", "scorer/wsgi.py", "scorer/gunicorn_conf.py"}
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def _is_process(path: Path) -> bool:
+    rel = path.relative_to(ROOT).as_posix()
+    return any(rel == p or rel.startswith(p + "/") for p in PROCESS)
+
+
+def test_the_library_imports_neither_jobs_nor_the_process() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            name
+            for name in _imports(path)
+            if name.split(".")[0] == "jobs" or name.startswith("scorer.process")
+        )
+        for path in (ROOT / "scorer").rglob("*.py")
+        if not _is_process(path)
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_jobs_do_not_import_the_process() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            n for n in _imports(path) if n.startswith("scorer.process")
+        )
+        for path in (ROOT / "jobs").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_gunicorn_master_imports_no_feed_or_http_library() -> None:
+    probe = (
+        "import sys, scorer.gunicorn_conf; "
+        "print(sorted(m for m in ('feedparser', 'requests', 'sqlalchemy', 'onnxruntime') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
