@@ -161,7 +161,7 @@ def child_service(artifact: str, n: int, threads: int) -> dict[str, object]:
     from datetime import UTC, datetime
 
     # What the web process imports: the app, the scheduler, the jobs.
-    import scorer.server  # noqa: F401
+    import scorer.process.web  # noqa: F401
     from jobs.score import score_pending
     from scorer.config import Settings
     from scorer.db import make_engine, make_session_factory, migrate
