@@ -7,6 +7,7 @@ import hashlib
 import html
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -19,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from scorer.sources import FeedSpec, redact_url
-from scorer.tickers import tag_tickers
+from scorer.tickers import Tag, Tagger, parse_listing, tagger_for, tickers_in_list
 
 _BLOCK_TAGS = frozenset({"br", "p", "div", "li", "tr", "td", "th", "h1", "h2", "h3"})
 _SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -42,7 +43,16 @@ class FeedItem:
     url: str | None  # http(s) only
     published_at: datetime | None  # aware UTC
     source: str  # the feed's title, else the feed URL's host
-    tickers: frozenset[str]
+    tags: tuple[Tag, ...]  # the watchlisted tickers it is about, most relevant first
+
+    @property
+    def tickers(self) -> frozenset[str]:
+        return frozenset(tag.ticker for tag in self.tags)
+
+    @property
+    def title_key(self) -> str | None:
+        """See title_key(): what syndicated copies of one story share."""
+        return title_key(self.title)
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,37 @@ def dedup_key(
     return hashlib.sha256(material.encode()).hexdigest()
 
 
+def title_key(title: str) -> str | None:
+    """sha256 hex of the normalised title (lower case, letters and digits only), or
+    None for a title too short to identify a story ("Markets", "8-K"): one press
+    release carried by three wires under three URLs has one title key."""
+    words = re.findall(r"[^\W_]+", title.casefold())
+    if len(words) < 5:
+        return None
+    return hashlib.sha256(" ".join(words).encode()).hexdigest()
+
+
+# EDGAR: "8-K - APPLE INC (0000320193) (Filer)"; "(Reporting)" rows name a person.
+_EDGAR_TITLE = re.compile(r"\((\d{10})\)\s*\((?:Filer|Subject|Issuer|Filed by)\)")
+
+
+def structured_tags(entry: Any, feed: Any) -> tuple[list[str], list[int]]:
+    """Tickers and CIKs an entry carries as data: Nasdaq's ``<nasdaq:tickers>``,
+    GlobeNewswire's ``<category domain=".../rss/stock">Nasdaq:ACME</category>``, an
+    EDGAR title's filer CIK, or an EDGAR company feed's ``<cik>``."""
+    tickers = tickers_in_list(entry.get("nasdaq_tickers") or "")
+    for tag in entry.get("tags") or []:
+        scheme = (tag.get("scheme") or "").lower()
+        if scheme.rstrip("/").endswith(("/stock", "/ticker", "/tickers")):
+            ticker = parse_listing(tag.get("term") or "")
+            if ticker:
+                tickers.append(ticker)
+    ciks = [int(cik) for cik in _EDGAR_TITLE.findall(entry.get("title") or "")]
+    if not ciks and str(feed.get("cik") or "").strip().isdigit():
+        ciks.append(int(feed["cik"]))
+    return tickers, ciks
+
+
 class _TextOf(HTMLParser):
     def __init__(self, markup: str) -> None:
         super().__init__(convert_charrefs=True)  # unescapes entities in the text
@@ -143,9 +184,14 @@ def _one_line(exc: object) -> str:
 
 
 def parse_feed(
-    content: bytes, *, spec: FeedSpec, watchlist: frozenset[str], content_type: str | None = None
+    content: bytes,
+    *,
+    spec: FeedSpec,
+    watchlist: frozenset[str] | Tagger,
+    content_type: str | None = None,
 ) -> ParsedFeed:
-    """Parse RSS/Atom into de-duplicated items; FeedError if it is not a feed at all."""
+    """Parse RSS/Atom into de-duplicated, tagged items; FeedError if it is not a feed."""
+    tagger = watchlist if isinstance(watchlist, Tagger) else tagger_for(watchlist)
     # content-location resolves relative links. The type's charset takes part in encoding
     # detection; without one, feedparser flags every document ("no Content-type specified"),
     # while application/xml lets the XML declaration or BOM decide, as for a file on disk.
@@ -179,8 +225,11 @@ def parse_feed(
         published = _utc(entry.get("published_parsed") or entry.get("updated_parsed"))
         guid = entry.get("id")
         key = dedup_key(url=url, guid=guid, source=source, title=title, published=published)
-        tickers = tag_tickers(f"{title}\n{summary}", watchlist, spec.ticker)
-        item = FeedItem(key, title, summary, url, published, source, tickers)
+        tickers, ciks = structured_tags(entry, feed)
+        tags = tagger.tag(
+            title, summary, feed_ticker=spec.ticker, structured=tickers, ciks=ciks
+        )
+        item = FeedItem(key, title, summary, url, published, source, tags)
         items.setdefault(key, item)
     return ParsedFeed(items=tuple(items.values()), warning=warning)
 
