@@ -215,6 +215,13 @@ class Tag:
     tagged_by: str  # one of REASONS: the most trusted rule that found it
 
 
+def tags_of(
+    tickers: Iterable[str], relevance: float = 1.0, tagged_by: str = "feed"
+) -> tuple[Tag, ...]:
+    """Tags for tickers known by other means (tests, benchmarks, a per-ticker feed)."""
+    return tuple(Tag(t, relevance, tagged_by) for t in sorted(tickers))
+
+
 @dataclass
 class _Evidence:
     reasons: set[str] = field(default_factory=set)

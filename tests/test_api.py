@@ -14,6 +14,7 @@ from scorer.feeds import FeedItem
 from scorer.model import ModelLoader
 from scorer.model.transformers_runtime import TransformersClassifier
 from scorer.store import store_items
+from scorer.tickers import tags_of
 from tests.conftest import TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -28,7 +29,7 @@ def _item(key: str, title: str, tickers: set[str], published: datetime = NOW) ->
         url=f"https://x.test/{key}",
         published_at=published,
         source="Test Wire",
-        tickers=frozenset(tickers),
+        tags=tags_of(tickers),
     )
 
 
