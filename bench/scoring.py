@@ -166,10 +166,10 @@ def child_service(artifact: str, n: int, threads: int) -> dict[str, object]:
     from scorer.config import Settings
     from scorer.db import make_engine, make_session_factory, migrate
     from scorer.feeds import FeedItem
-    from scorer.tickers import tags_of
     from scorer.model import load_classifier
     from scorer.model.onnx_runtime import read_manifest
     from scorer.store import store_items
+    from scorer.tickers import tags_of
 
     manifest = read_manifest(Path(artifact))
     with tempfile.TemporaryDirectory() as tmp:

@@ -47,7 +47,8 @@ def backoff(failures: int) -> timedelta:
     """How long a feed with this many consecutive failures waits before the next try."""
     if failures <= 0:
         return timedelta(0)
-    return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(failures - 1, 20))
+    delay: timedelta = BACKOFF_BASE * 2 ** min(failures - 1, 20)
+    return min(BACKOFF_CAP, delay)
 
 
 def ingest(

@@ -232,9 +232,7 @@ def parse_feed(
         guid = entry.get("id")
         key = dedup_key(url=url, guid=guid, source=source, title=title, published=published)
         tickers, ciks = structured_tags(entry, feed)
-        tags = tagger.tag(
-            title, summary, feed_ticker=spec.ticker, structured=tickers, ciks=ciks
-        )
+        tags = tagger.tag(title, summary, feed_ticker=spec.ticker, structured=tickers, ciks=ciks)
         item = FeedItem(key, title, summary, url, published, source, tags)
         items.setdefault(key, item)
     return ParsedFeed(items=tuple(items.values()), warning=warning)

@@ -15,7 +15,6 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from scorer.tickers import TICKER_RE
 
-
 KINDS = ("market", "ticker", "wire", "edgar")
 
 

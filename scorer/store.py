@@ -22,11 +22,11 @@ from scorer.models import (
     ArticleCopy,
     ArticleTicker,
     BatchScoreJob,
+    Feed,
     JobStatus,
     ScoreEvent,
 )
 from scorer.tickers import Tag
-
 
 # One story carried by several wires: the same normalised title within this window.
 SYNDICATION_WINDOW = timedelta(hours=48)
@@ -287,3 +287,20 @@ def store_scores(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
     return insert_ignoring_conflicts(
         session, ScoreEvent, rows, ["article_id", "ticker", "model_id", "model_revision"]
     )
+
+
+def feed_health(
+    session: Session, keys: Sequence[str], since: datetime
+) -> dict[str, tuple[Feed, int]]:
+    """Feed key -> (its state, articles it stored since ``since``), for known keys."""
+    feeds = {feed.key: feed for feed in session.scalars(select(Feed).where(Feed.key.in_(keys)))}
+    ids = [feed.id for feed in feeds.values()]
+    stored = dict(
+        (feed_id, int(count))
+        for feed_id, count in session.execute(
+            select(Article.feed_id, func.count())
+            .where(Article.feed_id.in_(ids), Article.seen_at >= since)
+            .group_by(Article.feed_id)
+        )
+    )
+    return {key: (feed, stored.get(feed.id, 0)) for key, feed in feeds.items()}

@@ -49,7 +49,30 @@ _CORROBORATION = re.compile(
 DATA = Path(__file__).parent / "data"
 # Tickers that are English words: never matched as a bare word, nor as a name.
 ENGLISH_TICKERS = frozenset(
-    "A IT ALL ON ARE NOW CAT LOW KEY FAST GOOD BE AI T F UPS BIG CASH CAR FUN HAS HE".split()
+    [
+        "A",
+        "IT",
+        "ALL",
+        "ON",
+        "ARE",
+        "NOW",
+        "CAT",
+        "LOW",
+        "KEY",
+        "FAST",
+        "GOOD",
+        "BE",
+        "AI",
+        "T",
+        "F",
+        "UPS",
+        "BIG",
+        "CASH",
+        "CAR",
+        "FUN",
+        "HAS",
+        "HE",
+    ]
 )
 REASONS = ("feed", "structured", "exchange", "cashtag", "name")  # most trusted first
 
@@ -104,8 +127,29 @@ def _canon(ticker: str) -> str:
 
 
 _SUFFIXES = frozenset(
-    "INC INCORPORATED CORP CORPORATION CO COMPANY COMPANIES LTD LIMITED PLC LLC LP "
-    "NV SA AG SE HOLDINGS HOLDING GROUP COM THE".split()
+    [
+        "INC",
+        "INCORPORATED",
+        "CORP",
+        "CORPORATION",
+        "CO",
+        "COMPANY",
+        "COMPANIES",
+        "LTD",
+        "LIMITED",
+        "PLC",
+        "LLC",
+        "LP",
+        "NV",
+        "SA",
+        "AG",
+        "SE",
+        "HOLDINGS",
+        "HOLDING",
+        "GROUP",
+        "COM",
+        "THE",
+    ]
 )
 _SMALL = frozenset({"OF", "AND", "THE", "FOR", "DE"})
 
@@ -116,9 +160,7 @@ def normalise_company_name(conformed: str) -> str:
     "KEYCORP /NEW/" -> "Keycorp", "AMAZON COM INC" -> "Amazon"."""
     name = re.sub(r"\s*/[A-Z]{2,}/?\s*$", "", conformed.strip())  # "/DE/", "/NEW/"
     words = [w for w in re.split(r"[\s,]+", name) if w]
-    while len(words) > 1 and (
-        words[-1].upper().replace(".", "") in _SUFFIXES or words[-1] == "&"
-    ):
+    while len(words) > 1 and (words[-1].upper().replace(".", "") in _SUFFIXES or words[-1] == "&"):
         words.pop()
     if words and words[0].upper() == "THE" and len(words) > 1:
         words.pop(0)
@@ -163,7 +205,9 @@ class Directory:
             self.by_cik.setdefault(company.cik, []).append(company.ticker)
 
     @classmethod
-    def load(cls, symbols: Path = DATA / "symbols.csv", names: Path = DATA / "names.toml") -> Directory:
+    def load(
+        cls, symbols: Path = DATA / "symbols.csv", names: Path = DATA / "names.toml"
+    ) -> Directory:
         """Read the shipped files (see scorer/data/SOURCE.md)."""
         with symbols.open(newline="", encoding="utf-8") as f:
             companies = {
@@ -374,4 +418,3 @@ def tickers_in_list(raw: str) -> list[str]:
         if part and TICKER_RE.match(part):
             out.append(part)
     return out
-

@@ -436,7 +436,9 @@ def _tagged(name: str, watchlist: frozenset[str]) -> dict[str, list[tuple[str, s
 def test_it_reads_nasdaqs_tickers_element() -> None:
     found = _tagged("nasdaq_style.xml", frozenset({"AAPL", "MSFT", "TSLA"}))
     assert found["3 Reasons to Hold Your Shares Right Now"] == [("AAPL", "structured")]
-    seven = found["Magnificent Seven Stocks: Nvidia, Apple, Microsoft, Alphabet and Amazon Lead the Way"]
+    seven = found[
+        "Magnificent Seven Stocks: Nvidia, Apple, Microsoft, Alphabet and Amazon Lead the Way"
+    ]
     assert seven == [("AAPL", "structured"), ("MSFT", "structured")]
     assert found["Pre-Market Most Active Section"] == []  # "NASDAQ 100" is no listing
 
@@ -451,7 +453,9 @@ def test_it_reads_globenewswires_stock_categories() -> None:
 
 
 def test_it_maps_an_edgar_filers_cik_to_its_ticker() -> None:
-    found = _tagged("sec_edgar_getcurrent_latest_filings_2025-12-12.xml", frozenset({"WMT", "CVNA"}))
+    found = _tagged(
+        "sec_edgar_getcurrent_latest_filings_2025-12-12.xml", frozenset({"WMT", "CVNA"})
+    )
     assert found["4 - Walmart Inc. (0000104169) (Issuer)"] == [("WMT", "structured")]
     assert found["4 - CARVANA CO. (0001690820) (Issuer)"] == [("CVNA", "structured")]
     # A reporting owner is a person: the Walton trust's row is not Walmart's news.

@@ -52,10 +52,45 @@ def test_a_malformed_ticker_list_names_every_bad_entry() -> None:
 
 # --- the symbol directory --------------------------------------------------------------------
 
-ENGLISH = "A IT ALL ON ARE NOW CAT LOW KEY FAST GOOD BE AI T F UPS".split()
+ENGLISH = [
+    "A",
+    "IT",
+    "ALL",
+    "ON",
+    "ARE",
+    "NOW",
+    "CAT",
+    "LOW",
+    "KEY",
+    "FAST",
+    "GOOD",
+    "BE",
+    "AI",
+    "T",
+    "F",
+    "UPS",
+]
 DOW_AND_WORDS = frozenset(
-    "AAPL MSFT GOOGL META JPM XOM INTC TGT V WMT GS BRK.B BAC NVDA AMZN ORCL CSCO".split()
-    + ENGLISH
+    [
+        "AAPL",
+        "MSFT",
+        "GOOGL",
+        "META",
+        "JPM",
+        "XOM",
+        "INTC",
+        "TGT",
+        "V",
+        "WMT",
+        "GS",
+        "BRK.B",
+        "BAC",
+        "NVDA",
+        "AMZN",
+        "ORCL",
+        "CSCO",
+        *ENGLISH,
+    ]
 )
 
 

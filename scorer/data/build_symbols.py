@@ -1,6 +1,7 @@
 """Build ``scorer/data/symbols.csv`` from the SEC's company tickers list.
 
-    python -m scorer.data.build_symbols ../shared/data/sec_company_tickers/company_tickers_exchange.csv
+    python -m scorer.data.build_symbols \
+        ../shared/data/sec_company_tickers/company_tickers_exchange.csv
 
 Keeps ticker, CIK, exchange and the normalised name ("MICROSOFT CORP" -> "Microsoft");
 see SOURCE.md next to the output for provenance. Run at build time, never by the service.
