@@ -285,10 +285,19 @@ class Tagger:
         self.directory = directory
         self._by_canon = {_canon(t): t for t in self.watchlist}
         self._names: dict[str, str] = {}  # casefolded name -> watchlist ticker
+        # Short one-word directory names ("Nov", "Here", "News") are words more often
+        # than companies: like the curated ambiguous names, they need corroboration.
+        # Aliases are curated, so "Nike" or "AT&T" written there need none.
+        self._ambiguous = set(directory.ambiguous)
         for ticker in sorted(self.watchlist):
+            aliases = {_key(a) for a in directory.aliases.get(_canon(ticker), [])}
             for name in directory.names_for(ticker):
-                if len(name) >= 2 and name.upper() not in ENGLISH_TICKERS:
-                    self._names.setdefault(_key(name), ticker)
+                key = _key(name)
+                if len(name) < 2 or name.upper() in ENGLISH_TICKERS:
+                    continue
+                self._names.setdefault(key, ticker)
+                if " " not in key and len(key) <= 4 and key not in aliases:
+                    self._ambiguous.add(key)
         words = sorted(self._names, key=len, reverse=True)
         alternatives = [r"[\s\-]+".join(re.escape(w) for w in name.split()) for name in words]
         self._name_re = (
@@ -315,7 +324,7 @@ class Tagger:
             ):
                 continue
             key = _key(match.group(0))
-            if key in self.directory.ambiguous and not _CORROBORATION.match(
+            if key in self._ambiguous and not _CORROBORATION.match(
                 text[match.end() : match.end() + 40]
             ):
                 continue

@@ -233,7 +233,8 @@ def test_the_same_title_from_one_source_or_days_apart_is_another_story(
             f"<pubDate>{day} Nov 2026 13:30:00 GMT</pubDate></item>"
         )
 
-    body = f"<rss version='2.0'><channel><title>W</title>{item('a', 20)}{item('b', 20)}</channel></rss>"
+    items = item("a", 20) + item("b", 20)
+    body = f"<rss version='2.0'><channel><title>W</title>{items}</channel></rss>"
     feed_server.routes["/same.xml"] = reply(body.encode())
     other = f"<rss version='2.0'><channel><title>V</title>{item('c', 24)}</channel></rss>"
     feed_server.routes["/later.xml"] = reply(other.encode())
