@@ -169,6 +169,7 @@ def child_service(artifact: str, n: int, threads: int) -> dict[str, object]:
     from scorer.model import load_classifier
     from scorer.model.onnx_runtime import read_manifest
     from scorer.store import store_items
+    from scorer.tickers import tags_of
 
     manifest = read_manifest(Path(artifact))
     with tempfile.TemporaryDirectory() as tmp:
@@ -193,7 +194,7 @@ def child_service(artifact: str, n: int, threads: int) -> dict[str, object]:
                 url=None,
                 published_at=now,
                 source="bench",
-                tickers=frozenset({"AAPL"}),
+                tags=tags_of({"AAPL"}),
             )
             for i, (title, summary) in enumerate(make_texts(n))
         ]

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from scorer import market
-from scorer.sources import FeedSpec, parse_feed_list
+from scorer.sources import (
+    DEFAULT_CATALOGUE,
+    Catalogue,
+    FeedSpec,
+    is_edgar,
+    load_catalogue,
+    parse_feed_list,
+)
 from scorer.tickers import parse_tickers
 
 ENVIRONMENTS = ("development", "staging", "production")
@@ -91,6 +98,12 @@ def _tickers(raw: str) -> frozenset[str]:
     return frozenset(parse_tickers(raw))
 
 
+def _contact(raw: str) -> str:
+    if "@" not in raw and "http" not in raw:
+        raise ValueError("must name a contact: an e-mail address or a URL")
+    return raw
+
+
 def database_url(raw: str | None) -> str:
     """Map ``DATABASE_URL`` to a SQLAlchemy URL: unset means the SQLite file, and
     Heroku's ``postgres://`` means Postgres through psycopg 3."""
@@ -156,6 +169,15 @@ SETTINGS: tuple[Setting, ...] = (
             "with `extended`: minutes before the open to start polling, 0–330", "`90`"),
     Setting("MARKET_TAIL_MINUTES", "market_tail_minutes", 60, _int(0, 240),
             "with `extended`: minutes after the close to keep polling, 0–240", "`60`"),
+    # Issue 9: the feed catalogue, EDGAR's User-Agent, the per-feed deadline.
+    Setting("FEEDS_FILE", "feeds_file", None, Path,
+            "a catalogue file (TOML, like `scorer/data/feeds.toml`) used when `FEEDS` is unset",
+            "unset: the shipped catalogue"),
+    Setting("EDGAR_USER_AGENT", "edgar_user_agent", None, _contact,
+            "User-Agent sent to sec.gov, naming a contact (`Acme Research ops@acme.example`); "
+            "required when an EDGAR feed is configured", "unset"),
+    Setting("FETCH_DEADLINE", "fetch_deadline", 30.0, lambda raw: float(_int(1, 300)(raw)),
+            "seconds one feed's whole fetch may take (1–300)", "`30`"),
 )  # fmt: skip
 BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -185,6 +207,10 @@ class Settings:
     market_window: str
     market_lead_minutes: int
     market_tail_minutes: int
+    # Issue 9
+    feeds_file: Path | None
+    edgar_user_agent: str | None
+    fetch_deadline: float
 
     def __repr__(self) -> str:
         secret = {s.field for s in SETTINGS if s.secret}
@@ -199,9 +225,36 @@ class Settings:
         return None if self.finbert_model_sha == "unknown" else self.finbert_model_sha
 
     @property
+    def catalogue(self) -> Catalogue:
+        """The catalogue file: ``FEEDS_FILE`` or the shipped one (read once)."""
+        return load_catalogue(self.feeds_file or DEFAULT_CATALOGUE)
+
+    @property
+    def feed_specs(self) -> tuple[FeedSpec, ...]:
+        """The feeds to poll: ``FEEDS`` if set, else the catalogue's, expanded for the
+        watchlist (without EDGAR entries while ``EDGAR_USER_AGENT`` is unset)."""
+        if self.feeds:
+            return self.feeds
+        base = self.tickers or self.catalogue.watchlist
+        return self.catalogue.feeds(base, edgar=self.edgar_user_agent is not None)
+
+    @property
     def watchlist(self) -> frozenset[str]:
-        """Tickers to tag: the configured list plus every per-ticker feed's ticker."""
-        return self.tickers | {f.ticker for f in self.feeds if f.ticker}
+        """Tickers to tag: ``TICKERS`` (else the catalogue's default watchlist) plus
+        every per-ticker feed's ticker."""
+        base = self.tickers or self.catalogue.watchlist
+        return base | {f.ticker for f in self.feed_specs if f.ticker}
+
+    def notes(self) -> list[str]:
+        """What an operator should know at start (logged once by the service)."""
+        notes = []
+        if not self.feeds and self.edgar_user_agent is None:
+            skipped = [e.name for e in self.catalogue.entries if e.kind == "edgar"]
+            if skipped:
+                notes.append(f"EDGAR_USER_AGENT is unset: not polling {', '.join(skipped)}")
+        if not self.tickers:
+            notes.append(f"TICKERS is unset: watching the catalogue's {len(self.watchlist)}")
+        return notes
 
     @property
     def window(self) -> market.Window:
@@ -226,7 +279,10 @@ class Settings:
             values["web_concurrency"] = 1
         if not build:
             _check_token(values["service_token"], strict=values["env"] != "development")
-        return cls(**values)
+        settings = cls(**values)
+        if not build:
+            _check_feeds(settings)
+        return settings
 
 
 def raw_value(setting: Setting, env: Mapping[str, str]) -> str | None:
@@ -248,6 +304,21 @@ def _read(setting: Setting, env: Mapping[str, str]) -> Any:
         # Messages never echo a secret's value (database_url's names no value either).
         message = "is malformed" if setting.secret and setting.name != "DATABASE_URL" else exc
         raise ConfigError(f"{setting.name}: {message}") from None
+
+
+def _check_feeds(settings: Settings) -> None:
+    """The catalogue is readable, and EDGAR feeds someone configured have a contact."""
+    try:
+        specs = settings.feed_specs
+    except ValueError as exc:
+        raise ConfigError(f"FEEDS_FILE: {exc}") from None
+    edgar = [spec.name for spec in specs if is_edgar(spec)]
+    if edgar and settings.edgar_user_agent is None:
+        source = "FEEDS" if settings.feeds else "FEEDS_FILE"
+        raise ConfigError(
+            f"EDGAR_USER_AGENT is required: {source} polls sec.gov ({edgar[0]}), which "
+            "asks for a User-Agent naming a contact"
+        )
 
 
 def _check_token(token: str | None, *, strict: bool) -> None:

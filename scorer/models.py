@@ -72,12 +72,17 @@ class Base(DeclarativeBase):
 
 
 class Feed(Base):
-    """A configured feed and what we know from fetching it (for conditional GETs)."""
+    """A configured feed and what we know from fetching it (conditional GETs, health,
+    backoff). Keyed by kind, ticker and URL together: one URL polled market-wide and
+    per ticker is two feeds with two ETags (see ``FeedSpec.key``)."""
 
     __tablename__ = "feeds"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    url: Mapped[str] = mapped_column(Text, unique=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200), server_default="")
+    kind: Mapped[str] = mapped_column(String(16), server_default="market")
+    url: Mapped[str] = mapped_column(Text)
     ticker: Mapped[str | None] = mapped_column(String(12))
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
@@ -85,6 +90,9 @@ class Feed(Base):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # Backoff: a failing feed is not fetched again before this instant.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    items_seen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Article(Base):
@@ -101,10 +109,31 @@ class Article(Base):
     # The feed's claim, clamped to seen_at: a missing or future date becomes the time we saw it.
     published_at: Mapped[datetime] = mapped_column(UTCDateTime())
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # sha256 of the normalised title (scorer.feeds.title_key): syndicated copies share it.
+    title_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The feed that brought it first (for feed health). No foreign key: adding one on
+    # SQLite means rebuilding articles, which cascades deletes (see migration 0003).
+    feed_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     tickers: Mapped[list[ArticleTicker]] = relationship(
         back_populates="article", cascade="all, delete-orphan"
     )
+
+
+class ArticleCopy(Base):
+    """Another wire's copy of a stored story (same normalised title within 48 h, under
+    another URL): recorded, not stored or scored again."""
+
+    __tablename__ = "article_copies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), index=True
+    )
+    dedup_key: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(200))
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ArticleTicker(Base):
@@ -116,6 +145,10 @@ class ArticleTicker(Base):
         ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
     )
     ticker: Mapped[str] = mapped_column(String(12), primary_key=True, index=True)
+    # How central the ticker is to the article (0..1) and the rule that tagged it
+    # (scorer.tickers.REASONS). Rows from before tagging had relevance: see 0003.
+    relevance: Mapped[float] = mapped_column(Float, server_default="1.0")
+    tagged_by: Mapped[str] = mapped_column(String(16), server_default="feed")
 
     article: Mapped[Article] = relationship(back_populates="tickers")
 

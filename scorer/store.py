@@ -8,7 +8,8 @@ revision). Jobs and the API use these functions; nothing else writes the tables.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, or_, select
@@ -16,48 +17,181 @@ from sqlalchemy.orm import Session
 
 from scorer.db import insert_ignoring_conflicts
 from scorer.feeds import FeedItem
-from scorer.models import Article, ArticleTicker, BatchScoreJob, JobStatus, ScoreEvent
+from scorer.models import (
+    Article,
+    ArticleCopy,
+    ArticleTicker,
+    BatchScoreJob,
+    Feed,
+    JobStatus,
+    ScoreEvent,
+)
+from scorer.tickers import Tag
+
+# One story carried by several wires: the same normalised title within this window.
+SYNDICATION_WINDOW = timedelta(hours=48)
 
 
-def store_items(session: Session, items: Sequence[FeedItem], *, now: datetime) -> int:
-    """Insert items not seen before and tag them; return how many were new.
+@dataclass
+class Stored:
+    """What store_items did."""
 
-    An item seen again (in another feed, say a per-ticker one) keeps its first row and
-    gains any new tickers, so it is scored for them too.
+    new: int = 0  # articles stored for the first time
+    copies: int = 0  # syndicated copies of a stored story, recorded and not stored
+
+
+def store_items(
+    session: Session, items: Sequence[FeedItem], *, now: datetime, feed_id: int | None = None
+) -> Stored:
+    """Insert items not seen before and tag them; return how many were new and how many
+    were copies of a stored story.
+
+    An item seen again (by link or guid, in another feed, say a per-ticker one) keeps
+    its first row and gains any new tickers, so it is scored for them too. So does a
+    syndicated copy: the same normalised title (``FeedItem.title_key``) from another
+    source within ``SYNDICATION_WINDOW`` is one story, scored once; the copy's URL and
+    source are recorded in ``article_copies``.
     """
+    result = Stored()
     if not items:
-        return 0
-    rows = [
-        {
-            "dedup_key": item.dedup_key,
-            "title": item.title,
-            "summary": item.summary,
-            "url": item.url,
-            "source": item.source[:200],
-            # A missing or future date is a feed bug: the news is known when we see it.
-            "published_at": min(item.published_at or now, now),
-            "seen_at": now,
-        }
-        for item in items
-    ]
-    new = insert_ignoring_conflicts(
+        return result
+    ids = _known(session, [item.dedup_key for item in items])
+    originals = _originals(session, [item for item in items if item.dedup_key not in ids], now)
+    rows: list[dict[str, Any]] = []
+    copies: list[tuple[FeedItem, str]] = []  # (copy, dedup key of the story it copies)
+    batch: dict[str, tuple[str, str]] = {}  # title key -> (dedup key, source) in this batch
+    queued: set[str] = set()
+    for item in items:
+        if item.dedup_key in ids or item.dedup_key in queued:
+            continue
+        title = item.title_key
+        published = min(item.published_at or now, now)
+        if title and (original := originals.get((title, item.source))) is not None:
+            ids[item.dedup_key] = original
+            copies.append((item, ""))
+            continue
+        if title and title in batch and batch[title][1] != item.source:
+            copies.append((item, batch[title][0]))
+            continue
+        if title:
+            batch.setdefault(title, (item.dedup_key, item.source))
+        queued.add(item.dedup_key)
+        rows.append(
+            {
+                "dedup_key": item.dedup_key,
+                "title": item.title,
+                "summary": item.summary,
+                "url": item.url,
+                "source": item.source[:200],
+                # A missing or future date is a feed bug: the news is known when we see it.
+                "published_at": published,
+                "seen_at": now,
+                "title_key": title,
+                "feed_id": feed_id,
+            }
+        )
+    result.new = insert_ignoring_conflicts(session, Article, rows, ["dedup_key"])
+    ids.update(_known(session, [row["dedup_key"] for row in rows]))
+    for item, of in copies:
+        if item.dedup_key not in ids:
+            ids[item.dedup_key] = ids[of]
+    result.copies = insert_ignoring_conflicts(
         session,
-        Article,
-        rows,
+        ArticleCopy,
+        [
+            {
+                "article_id": ids[item.dedup_key],
+                "dedup_key": item.dedup_key,
+                "url": item.url,
+                "source": item.source[:200],
+                "seen_at": now,
+            }
+            for item, _ in copies
+        ],
         ["dedup_key"],
     )
-    keys = [item.dedup_key for item in items]
-    found = session.execute(
-        select(Article.dedup_key, Article.id).where(Article.dedup_key.in_(keys))
+    _merge_tags(session, [(ids[item.dedup_key], item) for item in items if item.tags])
+    return result
+
+
+def _known(session: Session, keys: Sequence[str]) -> dict[str, int]:
+    """dedup key -> article id, for stored articles and recorded copies."""
+    if not keys:
+        return {}
+    found: dict[str, int] = {
+        key: article_id
+        for key, article_id in session.execute(
+            select(Article.dedup_key, Article.id).where(Article.dedup_key.in_(keys))
+        )
+    }
+    copied = session.execute(
+        select(ArticleCopy.dedup_key, ArticleCopy.article_id).where(
+            ArticleCopy.dedup_key.in_([k for k in keys if k not in found])
+        )
     )
-    ids = {key: article_id for key, article_id in found}
-    tags = [
-        {"article_id": ids[item.dedup_key], "ticker": ticker}
-        for item in items
-        for ticker in sorted(item.tickers)
-    ]
-    insert_ignoring_conflicts(session, ArticleTicker, tags, ["article_id", "ticker"])
-    return new
+    found.update((key, article_id) for key, article_id in copied)
+    return found
+
+
+def _originals(
+    session: Session, items: Sequence[FeedItem], now: datetime
+) -> dict[tuple[str, str], int]:
+    """(title key, an item's source) -> id of the first stored story with that title
+    from another source, published within the window of the item."""
+    wanted = {item.title_key for item in items if item.title_key}
+    if not wanted:
+        return {}
+    stored: dict[str, list[tuple[str, datetime, int]]] = {}
+    for title, source, when, article_id in session.execute(
+        select(Article.title_key, Article.source, Article.published_at, Article.id)
+        .where(Article.title_key.in_(wanted))
+        .order_by(Article.id)
+    ):
+        stored.setdefault(title or "", []).append((source, when, article_id))
+    found: dict[tuple[str, str], int] = {}
+    for item in items:
+        published = min(item.published_at or now, now)
+        for source, when, article_id in stored.get(item.title_key or "", []):
+            if source != item.source[:200] and abs(when - published) <= SYNDICATION_WINDOW:
+                found.setdefault((item.title_key or "", item.source), article_id)
+                break
+    return found
+
+
+def _merge_tags(session: Session, tagged: Sequence[tuple[int, FeedItem]]) -> None:
+    """Every copy's tickers onto its article; a ticker seen again keeps its highest
+    relevance (and the reason that gave it)."""
+    best: dict[tuple[int, str], Tag] = {}
+    for article_id, item in tagged:
+        for tag in item.tags:
+            kept = best.get((article_id, tag.ticker))
+            if kept is None or tag.relevance > kept.relevance:
+                best[(article_id, tag.ticker)] = tag
+    if not best:
+        return
+    existing = {
+        (row.article_id, row.ticker): row
+        for row in session.scalars(
+            select(ArticleTicker).where(
+                ArticleTicker.article_id.in_({article_id for article_id, _ in best})
+            )
+        )
+    }
+    fresh = []
+    for (article_id, ticker), tag in best.items():
+        row = existing.get((article_id, ticker))
+        if row is None:
+            fresh.append(
+                {
+                    "article_id": article_id,
+                    "ticker": ticker,
+                    "relevance": tag.relevance,
+                    "tagged_by": tag.tagged_by,
+                }
+            )
+        elif tag.relevance > row.relevance:
+            row.relevance, row.tagged_by = tag.relevance, tag.tagged_by
+    insert_ignoring_conflicts(session, ArticleTicker, fresh, ["article_id", "ticker"])
 
 
 def pending_pairs(model_id: str, revision: str) -> Select[int, str]:
@@ -153,3 +287,20 @@ def store_scores(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
     return insert_ignoring_conflicts(
         session, ScoreEvent, rows, ["article_id", "ticker", "model_id", "model_revision"]
     )
+
+
+def feed_health(
+    session: Session, keys: Sequence[str], since: datetime
+) -> dict[str, tuple[Feed, int]]:
+    """Feed key -> (its state, articles it stored since ``since``), for known keys."""
+    feeds = {feed.key: feed for feed in session.scalars(select(Feed).where(Feed.key.in_(keys)))}
+    ids = [feed.id for feed in feeds.values()]
+    stored = dict(
+        (feed_id, int(count))
+        for feed_id, count in session.execute(
+            select(Article.feed_id, func.count())
+            .where(Article.feed_id.in_(ids), Article.seen_at >= since)
+            .group_by(Article.feed_id)
+        )
+    )
+    return {key: (feed, stored.get(feed.id, 0)) for key, feed in feeds.items()}

@@ -82,3 +82,63 @@ def running() -> Iterator[StubServer]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# --- misbehaving routes: what real servers do ------------------------------------------------
+
+
+def slow(seconds: float, body: bytes) -> Route:
+    """Answers after ``seconds`` (or at teardown)."""
+
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        handler.server.release.wait(timeout=seconds)  # type: ignore[attr-defined]
+        reply(body)(handler)
+
+    return route
+
+
+def trickle(every: float, body: bytes = b"<rss>" + b" " * 10_000) -> Route:
+    """Sends headers at once, then one byte every ``every`` seconds until teardown."""
+
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/rss+xml")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        for byte in body:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            if handler.server.release.wait(timeout=every):  # type: ignore[attr-defined]
+                return
+
+    return route
+
+
+def hang() -> Route:
+    """Accepts the request and never answers (until teardown)."""
+
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        handler.server.release.wait(timeout=120)  # type: ignore[attr-defined]
+
+    return route
+
+
+def not_modified() -> Route:
+    """304 when the client sends the ETag it was given, else the body with that ETag."""
+
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        if handler.headers.get("If-None-Match") == '"v1"':
+            reply(b"", status=304, headers={"ETag": '"v1"'})(handler)
+        else:
+            body = (FIXTURES / "feeds" / "watchlist_news.xml").read_bytes()
+            reply(body, headers={"ETag": '"v1"', "Content-Type": "application/rss+xml"})(handler)
+
+    return route
+
+
+def redirect_loop(path: str) -> Route:
+    """Redirects to itself, forever."""
+    return reply(b"", status=302, headers={"Location": path})
+
+
+HTML = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>Hi</body></html>"

@@ -14,6 +14,7 @@ from scorer.feeds import FeedItem
 from scorer.model import ModelLoader
 from scorer.model.transformers_runtime import TransformersClassifier
 from scorer.store import store_items
+from scorer.tickers import Tag, tags_of
 from tests.conftest import TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -28,7 +29,7 @@ def _item(key: str, title: str, tickers: set[str], published: datetime = NOW) ->
         url=f"https://x.test/{key}",
         published_at=published,
         source="Test Wire",
-        tickers=frozenset(tickers),
+        tags=tags_of(tickers),
     )
 
 
@@ -199,3 +200,56 @@ def test_latest_shows_a_new_score_as_soon_as_it_is_stored(
     after = app.get("/v1/scores/latest?tickers=AAPL,MSFT", headers=AUTH).json
     assert [d["article"]["headline"] for d in after["data"]] == ["Apple shares surge"] * 2
     assert after["missing"] == []
+
+
+# --- relevance ---------------------------------------------------------------------------------
+
+
+def _store_with_relevance(sessions, loader) -> None:  # type: ignore[no-untyped-def]
+    older = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+    central = FeedItem(
+        "central", "Apple raises its dividend", "", "https://x.test/c", older, "Wire",
+        (Tag("AAPL", 1.0, "name"),),
+    )  # fmt: skip
+    passing = FeedItem(
+        "passing", "Five tech stocks to watch", "Apple among them", "https://x.test/p", NOW,
+        "Wire", (Tag("AAPL", 0.268, "name"), Tag("MSFT", 0.268, "name")),
+    )  # fmt: skip
+    with sessions.begin() as session:
+        store_items(session, [central, passing], now=NOW)
+    score_pending(sessions, loader.classifier, now=lambda: NOW)
+
+
+def test_items_show_relevance_and_why_they_were_tagged(app: TestApp, sessions, loader) -> None:  # type: ignore[no-untyped-def]
+    _store_with_relevance(sessions, loader)
+
+    latest = app.get("/v1/scores/latest?tickers=AAPL", headers=AUTH).json["data"]
+    assert [(d["relevance"], d["tagged_by"]) for d in latest] == [(0.268, "name")]
+    history = app.get("/v1/scores/history?ticker=AAPL&from=2026-11-01", headers=AUTH).json
+    found = {(d["article"]["headline"], d["relevance"], d["tagged_by"]) for d in history["data"]}
+    assert found == {
+        ("Apple raises its dividend", 1.0, "name"),
+        ("Five tech stocks to watch", 0.268, "name"),
+    }
+
+
+def test_min_relevance_filters_latest_and_history(app: TestApp, sessions, loader) -> None:  # type: ignore[no-untyped-def]
+    _store_with_relevance(sessions, loader)
+
+    every = app.get("/v1/scores/latest?tickers=AAPL,MSFT", headers=AUTH).json
+    assert [d["article"]["headline"] for d in every["data"]] == ["Five tech stocks to watch"] * 2
+    # Same stamp, other filter: the cache keys on min_relevance too.
+    central = app.get("/v1/scores/latest?tickers=AAPL,MSFT&min_relevance=0.5", headers=AUTH).json
+    assert [d["article"]["headline"] for d in central["data"]] == ["Apple raises its dividend"]
+    assert central["missing"] == ["MSFT"]
+    history = app.get(
+        "/v1/scores/history?ticker=AAPL&from=2026-11-01&min_relevance=0.5", headers=AUTH
+    ).json
+    assert [d["relevance"] for d in history["data"]] == [1.0] and history["min_relevance"] == 0.5
+
+
+@pytest.mark.parametrize("raw", ["1.5", "-0.1", "high", "nan"])
+def test_a_bad_min_relevance_is_a_400_naming_it(app: TestApp, raw: str) -> None:
+    for path in ("/v1/scores/latest?tickers=AAPL", "/v1/scores/history?ticker=AAPL"):
+        response = app.get(f"{path}&min_relevance={raw}", headers=AUTH, status=400)
+        assert "'min_relevance'" in response.json["message"]

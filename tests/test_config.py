@@ -115,3 +115,41 @@ def test_every_settings_field_is_declared_once() -> None:
     names = [s.field for s in SETTINGS]
     assert len(names) == len(set(names))
     assert set(names) == {f.name for f in fields(Settings)}
+
+
+def test_without_feeds_the_shipped_catalogue_and_the_dow_watchlist_apply() -> None:
+    s = Settings.from_env({})
+    assert len(s.watchlist) == 30 and {"AAPL", "MSFT", "V", "WMT"} <= s.watchlist
+    kinds = {spec.kind for spec in s.feed_specs}
+    assert kinds == {"ticker", "wire", "market"}  # no EDGAR without a contact
+    nasdaq = [spec for spec in s.feed_specs if spec.name == "Nasdaq headlines AAPL"]
+    assert [spec.url for spec in nasdaq] == ["https://www.nasdaq.com/feed/rssoutbound?symbol=AAPL"]
+    assert not any("seekingalpha" in spec.url for spec in s.feed_specs)
+    assert any("EDGAR_USER_AGENT" in note for note in s.notes())
+
+
+def test_edgar_needs_a_contact_only_when_configured() -> None:
+    with_contact = Settings.from_env({"EDGAR_USER_AGENT": "Acme Research ops@acme.example"})
+    assert any(spec.kind == "edgar" for spec in with_contact.feed_specs)
+    with pytest.raises(ConfigError, match="EDGAR_USER_AGENT is required"):
+        Settings.from_env({"FEEDS": "https://www.sec.gov/cgi-bin/browse-edgar?output=atom"})
+    with pytest.raises(ConfigError, match="EDGAR_USER_AGENT"):
+        Settings.from_env({"EDGAR_USER_AGENT": "just a name"})
+
+
+def test_feeds_file_names_another_catalogue(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        'watchlist = ["TSLA"]\n[[feed]]\nname = "Mine"\nurl = "https://m.test/{ticker}.xml"\n'
+        'kind = "ticker"\nlicence = "ours"\n'
+    )
+    s = Settings.from_env({"FEEDS_FILE": str(path)})
+    assert [(f.name, f.url, f.ticker) for f in s.feed_specs] == [
+        ("Mine TSLA", "https://m.test/TSLA.xml", "TSLA")
+    ]
+    path.write_text('[[feed]]\nname = "Bad"\nurl = "ftp://x"\n')
+    from scorer.sources import load_catalogue
+
+    load_catalogue.cache_clear()
+    with pytest.raises(ConfigError, match=r"FEEDS_FILE: .*url must be http"):
+        Settings.from_env({"FEEDS_FILE": str(path)})

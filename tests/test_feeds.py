@@ -134,7 +134,17 @@ def test_it_tags_every_item_of_a_per_ticker_feed_with_its_ticker() -> None:
     spec = FeedSpec("https://seekingalpha.com/api/sa/combined/AAPL.xml", ticker="AAPL")
     feed = parse_fixture("seekingalpha_aapl_symbol_feed_2026-03-08.xml", spec)
     assert len(feed.items) == 20
-    assert all(item.tickers == {"AAPL"} for item in feed.items)
+    assert all(item.tags[0].ticker == "AAPL" for item in feed.items)
+    assert all(item.tags[0].tagged_by == "feed" for item in feed.items)
+    # One headline names Microsoft too: tagged by name, sharing the attention with Apple.
+    shared = [item for item in feed.items if item.tickers != {"AAPL"}]
+    assert [item.title for item in shared] == [
+        "Apple, Microsoft, ServiceNow among 10 tech stocks to own amid Iran conflict: Wedbush"
+    ]
+    assert [(t.ticker, t.relevance, t.tagged_by) for t in shared[0].tags] == [
+        ("AAPL", 1.0, "feed"),
+        ("MSFT", 0.707, "name"),
+    ]
     first = feed.items[0]
     assert first.title == "Wall Street Week Ahead"
     assert first.source == "AAPL - News and Analysis from Seeking Alpha"
@@ -413,3 +423,49 @@ def test_it_refuses_an_oversized_body(
             http, stub.url("/big.xml?k=SECRET"), etag=None, last_modified=None, max_bytes=1000
         )
     assert str(error.value) == f"body over 1000 bytes from {stub.url('/big.xml')}"
+
+
+# --- structured tags ------------------------------------------------------------------------
+
+
+def _tagged(name: str, watchlist: frozenset[str]) -> dict[str, list[tuple[str, str]]]:
+    feed = parse_feed((FEEDS / name).read_bytes(), spec=SPEC, watchlist=watchlist)
+    return {item.title: [(t.ticker, t.tagged_by) for t in item.tags] for item in feed.items}
+
+
+def test_it_reads_nasdaqs_tickers_element() -> None:
+    found = _tagged("nasdaq_style.xml", frozenset({"AAPL", "MSFT", "TSLA"}))
+    assert found["3 Reasons to Hold Your Shares Right Now"] == [("AAPL", "structured")]
+    seven = found[
+        "Magnificent Seven Stocks: Nvidia, Apple, Microsoft, Alphabet and Amazon Lead the Way"
+    ]
+    assert seven == [("AAPL", "structured"), ("MSFT", "structured")]
+    assert found["Pre-Market Most Active Section"] == []  # "NASDAQ 100" is no listing
+
+
+def test_it_reads_globenewswires_stock_categories() -> None:
+    found = _tagged("globenewswire_style.xml", frozenset({"ACME", "INTC", "MSFT", "IT", "ALL"}))
+    assert found["ACME Robotics Reports Record Third Quarter Revenue"] == [("ACME", "structured")]
+    assert found["Intel Corporation Announces Quarterly Dividend of $0.125 per Share"] == [
+        ("INTC", "structured")
+    ]
+    assert found["It Is All On: A New Era for Good Energy Storage Begins Now"] == []
+
+
+def test_it_maps_an_edgar_filers_cik_to_its_ticker() -> None:
+    found = _tagged(
+        "sec_edgar_getcurrent_latest_filings_2025-12-12.xml", frozenset({"WMT", "CVNA"})
+    )
+    assert found["4 - Walmart Inc. (0000104169) (Issuer)"] == [("WMT", "structured")]
+    assert found["4 - CARVANA CO. (0001690820) (Issuer)"] == [("CVNA", "structured")]
+    # A reporting owner is a person: the Walton trust's row is not Walmart's news.
+    assert found["4 - Walton Family Holdings Trust (0001678632) (Reporting)"] == []
+
+
+def test_it_reads_the_ticker_from_prnewswire_text() -> None:
+    found = _tagged("prnewswire_style.xml", frozenset({"JAX", "TGT", "XOM", "IT", "ALL", "NOW"}))
+    assert found["Jaxon Logistics to Acquire Harbor Freight Lines for $1.2 Billion"] == [
+        ("JAX", "exchange")
+    ]
+    assert found["Target Corporation Reports Third Quarter Earnings"] == [("TGT", "exchange")]
+    assert found["Retailers Target Holiday Shoppers With Early Deals, Survey Finds"] == []

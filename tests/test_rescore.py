@@ -11,6 +11,7 @@ from jobs.score import score_pending
 from scorer.feeds import FeedItem
 from scorer.models import BatchScoreJob, ScoreEvent
 from scorer.store import open_jobs, queue_depth, queue_rescore, store_items
+from scorer.tickers import tags_of
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
 
@@ -36,7 +37,7 @@ def _items(n: int, day: int) -> list[FeedItem]:
             url=None,
             published_at=published,
             source="Wire",
-            tickers=frozenset({"AAPL", "MSFT"}),
+            tags=tags_of({"AAPL", "MSFT"}),
         )
         for i in range(n)
     ]

@@ -1,4 +1,4 @@
-"""The read API (Bottle): public health, bearer-protected scores.
+"""The read API (Bottle): public health, bearer-protected scores and feed health.
 
 One module per group of routes, each with an ``install(app, ...)``; this module
 only assembles them. To add an endpoint, add a module here and install it below.
@@ -13,7 +13,7 @@ import bottle
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from scorer.api import health, scores
+from scorer.api import feeds, health, scores
 from scorer.api.http import install_errors
 from scorer.config import Settings
 from scorer.model import ModelLoader
@@ -36,5 +36,6 @@ def create_app(
     assert isinstance(engine, Engine)
     health.install(app, settings, sessions=sessions, loader=loader, role=role, clock=clock)
     scores.install(app, settings, engine)
+    feeds.install(app, settings, sessions)
     install_errors(app)
     return app

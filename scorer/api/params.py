@@ -57,3 +57,16 @@ def limit(raw: str | None) -> int:
     if not 1 <= value <= MAX_LIMIT:
         raise BadRequest(f"'limit' must be between 1 and {MAX_LIMIT}")
     return value
+
+
+def min_relevance(raw: str | None) -> float:
+    """0..1; items tagged with a lower relevance are left out. Default 0: all."""
+    if raw is None or not raw.strip():
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"'min_relevance' must be a number, got {raw[:20]!r}") from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise BadRequest("'min_relevance' must be between 0 and 1")
+    return value

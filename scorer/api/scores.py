@@ -15,7 +15,7 @@ from sqlalchemy import Engine, Row, Select, bindparam, func, select
 from scorer.api import params
 from scorer.api.http import BadRequest, authorize, dumps, iso, send, send_json
 from scorer.config import Settings
-from scorer.models import Article, ScoreEvent
+from scorer.models import Article, ArticleTicker, ScoreEvent
 
 HISTORY_DEFAULT_SPAN = timedelta(days=7)
 
@@ -28,8 +28,9 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
     @app.get("/v1/scores/latest")
     def latest() -> str:
         authorize(settings)
-        tickers = params.tickers(bottle.request.query.get("tickers"))
-        items = latest_items.get(tickers)
+        query = bottle.request.query
+        tickers = params.tickers(query.get("tickers"))
+        items = latest_items.get(tickers, params.min_relevance(query.get("min_relevance")))
         # Assembled from per-ticker JSON texts: the same bytes as send_json would write.
         data = ",".join(text for text in items.values() if text is not None)
         missing = dumps([t for t, text in items.items() if text is None])
@@ -45,11 +46,13 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
         if start > end:
             raise BadRequest("'from' must not be after 'to'")
         limit = params.limit(query.get("limit"))
+        least = params.min_relevance(query.get("min_relevance"))
         stmt = (
             _EVENTS.where(
                 ScoreEvent.ticker == ticker,
                 ScoreEvent.scored_at >= start,
                 ScoreEvent.scored_at <= end,
+                ArticleTicker.relevance >= least,
             )
             .order_by(ScoreEvent.scored_at, ScoreEvent.id)
             .limit(limit + 1)
@@ -62,6 +65,7 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
                 "from": iso(start),
                 "to": iso(end),
                 "limit": limit,
+                "min_relevance": least,
                 "truncated": len(rows) > limit,
                 "data": [_event_json(row) for row in rows[:limit]],
             },
@@ -77,37 +81,54 @@ def _next_minute(now: datetime) -> datetime:
 
 
 # What an item of "latest" and "history" shows: the event joined to its article.
-_EVENTS = select(
-    ScoreEvent.ticker,
-    ScoreEvent.label,
-    ScoreEvent.score,
-    ScoreEvent.p_positive,
-    ScoreEvent.p_negative,
-    ScoreEvent.p_neutral,
-    ScoreEvent.scored_at,
-    ScoreEvent.model_id,
-    ScoreEvent.model_revision,
-    Article.title,
-    Article.url,
-    Article.source,
-    Article.published_at,
-).join_from(ScoreEvent, Article, Article.id == ScoreEvent.article_id)
+_EVENTS = (
+    select(
+        ScoreEvent.ticker,
+        ScoreEvent.label,
+        ScoreEvent.score,
+        ScoreEvent.p_positive,
+        ScoreEvent.p_negative,
+        ScoreEvent.p_neutral,
+        ScoreEvent.scored_at,
+        ScoreEvent.model_id,
+        ScoreEvent.model_revision,
+        Article.title,
+        Article.url,
+        Article.source,
+        Article.published_at,
+        ArticleTicker.relevance,
+        ArticleTicker.tagged_by,
+    )
+    .join_from(ScoreEvent, Article, Article.id == ScoreEvent.article_id)
+    .join(
+        ArticleTicker,
+        (ArticleTicker.article_id == ScoreEvent.article_id)
+        & (ArticleTicker.ticker == ScoreEvent.ticker),
+    )
+)
 
 
-@lru_cache(maxsize=params.MAX_TICKERS)
-def _latest(count: int) -> Select[*tuple[Any, ...]]:
+@lru_cache(maxsize=2 * params.MAX_TICKERS)
+def _latest(count: int, filtered: bool = False) -> Select[*tuple[Any, ...]]:
     """One statement for ``count`` tickers: per ticker, the id of the score of its newest
     news (one seek on ix_score_events_ticker_published; the newest revision's if
     re-scored), then those events with their articles by primary key. One round trip
-    instead of one per ticker; cached per count so it is built and compiled once."""
-    newest = [
-        select(ScoreEvent.id)
-        .where(ScoreEvent.ticker == bindparam(f"t{i}"))
-        .order_by(ScoreEvent.published_at.desc(), ScoreEvent.id.desc())
-        .limit(1)
-        .scalar_subquery()
-        for i in range(count)
-    ]
+    instead of one per ticker; cached per count so it is built and compiled once.
+    ``filtered``: only news tagged with relevance >= :least (a join per event walked)."""
+    newest = []
+    for i in range(count):
+        pick = select(ScoreEvent.id).where(ScoreEvent.ticker == bindparam(f"t{i}"))
+        if filtered:
+            pick = pick.join(
+                ArticleTicker,
+                (ArticleTicker.article_id == ScoreEvent.article_id)
+                & (ArticleTicker.ticker == ScoreEvent.ticker),
+            ).where(ArticleTicker.relevance >= bindparam("least"))
+        newest.append(
+            pick.order_by(ScoreEvent.published_at.desc(), ScoreEvent.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
     return _EVENTS.where(ScoreEvent.id.in_(newest))
 
 
@@ -130,6 +151,9 @@ def _event_json(row: Row[*tuple[Any, ...]]) -> dict[str, Any]:
         },
         "scored_at": iso(row.scored_at),
         "model": {"id": row.model_id, "revision": row.model_revision},
+        # How central the ticker is to this news (0..1) and the rule that tagged it.
+        "relevance": round(row.relevance, 3),
+        "tagged_by": row.tagged_by,
         "article": {
             "headline": row.title,
             "url": row.url,
@@ -157,10 +181,16 @@ class _LatestCache:
     def __init__(self, engine: Engine, max_age: float = 2.0, max_items: int = 5_000) -> None:
         self._engine, self._max_age, self._max_items = engine, max_age, max_items
         # (stamp, when, items): swapped whole, so threads never see a mix of two stamps.
-        self._state: tuple[int | None, float, dict[str, str | None]] = (None, -max_age, {})
+        # Items are keyed by (ticker, min_relevance): each filter has its own latest.
+        self._state: tuple[int | None, float, dict[tuple[str, float], str | None]] = (
+            None,
+            -max_age,
+            {},
+        )
 
-    def get(self, tickers: Sequence[str]) -> dict[str, str | None]:
-        """Ticker -> its item's JSON text, or None when it has no score."""
+    def get(self, tickers: Sequence[str], least: float = 0.0) -> dict[str, str | None]:
+        """Ticker -> its item's JSON text, or None when it has no score (with a
+        relevance of at least ``least``)."""
         with self._engine.connect() as conn:
             # Read the stamp before the items: what is fetched is at least as new.
             stamp = conn.scalar(_STAMP)
@@ -169,12 +199,15 @@ class _LatestCache:
             if kept != stamp or now - since > self._max_age or len(items) > self._max_items:
                 items = {}
                 self._state = (stamp, now, items)
-            wanted = [t for t in tickers if t not in items]
+            wanted = [t for t in tickers if (t, least) not in items]
             if wanted:
+                bound: dict[str, Any] = _ticker_params(wanted)
+                if least > 0:
+                    bound["least"] = least
                 found = {
                     row.ticker: dumps(_event_json(row))
-                    for row in conn.execute(_latest(len(wanted)), _ticker_params(wanted))
+                    for row in conn.execute(_latest(len(wanted), least > 0), bound)
                 }
                 for ticker in wanted:
-                    items[ticker] = found.get(ticker)
-        return {t: items[t] for t in tickers}
+                    items[(ticker, least)] = found.get(ticker)
+        return {t: items[(t, least)] for t in tickers}

@@ -9,6 +9,8 @@ import sys
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from scorer.config import ConfigError, Settings
 
 # The Procfile's web: line, as a module invocation.
@@ -86,7 +88,13 @@ def _run_once() -> int:
     # Load in this thread, once: a CLI run should fail loudly, not retry in the background.
     classifier = load_classifier(settings)
     service = Service(settings, loader=ModelLoader.loaded(classifier))
-    result = service.run_cycle()
+    try:
+        result = service.run_cycle()
+    except SQLAlchemyError as exc:
+        # The message may carry the statement, never the URL; the class says enough.
+        print(json.dumps({"error": f"database failed: {type(exc).__name__}"}))
+        service.stop()
+        return 1
     print(
         json.dumps(
             {
@@ -96,7 +104,9 @@ def _run_once() -> int:
         )
     )
     service.stop()
-    return 1 if result.ingest.errors and not result.ingest.fetched else 0
+    # 0 when the cycle ran, feed errors or not (they are in the JSON); 1 only when feeds
+    # were tried and none answered (no network, every URL wrong).
+    return 1 if result.ingest.errors and result.ingest.answered == 0 else 0
 
 
 def _prepare_model() -> int:

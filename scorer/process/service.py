@@ -25,10 +25,11 @@ from scorer.api import create_app
 from scorer.config import Settings
 from scorer.crons import CronReporter
 from scorer.db import make_engine, make_session_factory
-from scorer.feeds import make_http_session
+from scorer.feeds import FetchPolicy, make_http_session
 from scorer.leader import SchedulerLock, make_lock
 from scorer.model import Classifier, ModelLoader, load_classifier
 from scorer.schedule import make_scheduler
+from scorer.tickers import Tagger, tagger_for
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,8 @@ class CycleResult:
         i, s = self.ingest, self.score
         scored = "model not loaded" if s is None else f"scored={s.events} more={s.more}"
         return (
-            f"feeds={i.feeds} fetched={i.fetched} items={i.items} new={i.new} "
+            f"feeds={i.feeds} fetched={i.fetched} not_modified={i.not_modified} "
+            f"skipped={i.skipped} items={i.items} new={i.new} copies={i.copies} "
             f"untagged={i.untagged} errors={len(i.errors)} {scored}"
         )
 
@@ -69,6 +71,29 @@ class Service:
         self.scheduler: BackgroundScheduler | None = None
         self.stopping = threading.Event()
         self._cycle_lock = threading.Lock()
+        self._tagger: Tagger | None = None
+        self.policy = FetchPolicy(
+            timeout=settings.fetch_timeout,
+            deadline=settings.fetch_deadline,
+            edgar_user_agent=settings.edgar_user_agent,
+        )
+
+    @property
+    def tagger(self) -> Tagger:
+        """The watchlist's tagger, built on first use (reads the symbol directory once);
+        says once which watchlist tickers the directory does not know."""
+        if self._tagger is None:
+            self._tagger = tagger_for(self.settings.watchlist)
+            unknown = self._tagger.directory.unknown(self.settings.watchlist)
+            if unknown:
+                log.warning(
+                    "watchlist tickers not in the symbol directory (tagged by feed, "
+                    "structure, exchange or cashtag only, never by name): %s",
+                    ", ".join(unknown),
+                )
+            for note in self.settings.notes():
+                log.info("%s", note)
+        return self._tagger
 
     def app(self) -> bottle.Bottle:
         """The read API over this service's database and model."""
@@ -97,10 +122,10 @@ class Service:
                 ingested = ingest(
                     self.sessions,
                     self.http,
-                    self.settings.feeds,
-                    self.settings.watchlist,
+                    self.settings.feed_specs,
+                    self.tagger,
                     now=when,
-                    timeout=self.settings.fetch_timeout,
+                    policy=self.policy,
                 )
             classifier = self.loader.classifier
             if classifier is None:  # still loading: no check-in; Sentry's margin covers a boot
