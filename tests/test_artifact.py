@@ -72,14 +72,17 @@ def test_the_service_refuses_an_artifact_of_another_revision(
     artifact: Path, tiny_model: Path
 ) -> None:
     settings = _settings(tiny_model, artifact, revision="rev-2")
-    with pytest.raises(ArtifactMismatch, match=r"rev-1.*rev-2.*prepare-model"):
+    with pytest.raises(ArtifactMismatch, match=r"mismatch.*rev-2.*rev-1.*redeploy"):
         load_classifier(settings)
 
     loader = ModelLoader(lambda: load_classifier(settings))
     loader.stop()  # one attempt
     loader.run()
     assert not loader.ready and loader.reason is not None
-    assert loader.reason.startswith("ArtifactMismatch: artifact in")
+    assert loader.reason.startswith(
+        "ArtifactMismatch: model revision mismatch: configured rev-2, artifact built from "
+        "rev-1: redeploy"
+    )
 
 
 def test_without_an_artifact_the_service_loads_with_transformers(
