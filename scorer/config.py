@@ -3,18 +3,24 @@
 This is the only module that reads ``os.environ``. Every setting is declared once,
 in ``SETTINGS`` below (variable, default, parser, one-line doc); ``from_env`` reads
 them all from that table, and a test holds the README's table to it.
+
+Settings may also come from the Infisical vault (``scorer.vault``) when the bootstrap
+keys are set: ``load_settings`` reads it once (CLI, build), the web worker reads it in
+the background with retries (``scorer.process.boot``). A variable set in the
+environment wins over the vault's value.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scorer import market
 from scorer.sources import (
@@ -26,6 +32,11 @@ from scorer.sources import (
     parse_feed_list,
 )
 from scorer.tickers import parse_tickers
+
+if TYPE_CHECKING:
+    from scorer.vault import VaultConfig
+
+log = logging.getLogger(__name__)
 
 ENVIRONMENTS = ("development", "staging", "production")
 _TRUE = {"1", "true", "yes", "on"}
@@ -87,6 +98,18 @@ def _choice(*choices: str) -> Callable[[str], str]:
 def _revision(raw: str) -> str:
     if raw != "unknown" and not re.fullmatch(r"[A-Za-z0-9._\-/]{1,100}", raw):
         raise ValueError("must be a commit sha, a tag/branch name or 'unknown'")
+    return raw
+
+
+def _http_url(raw: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", raw):
+        raise ValueError("must be an http(s) URL")
+    return raw.rstrip("/")
+
+
+def _slug(raw: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", raw):
+        raise ValueError("must be an environment slug such as prod, staging or dev")
     return raw
 
 
@@ -178,6 +201,34 @@ SETTINGS: tuple[Setting, ...] = (
             "required when an EDGAR feed is configured", "unset"),
     Setting("FETCH_DEADLINE", "fetch_deadline", 30.0, lambda raw: float(_int(1, 300)(raw)),
             "seconds one feed's whole fetch may take (1–300)", "`30`"),
+    # The vault bootstrap (issue 8): the runbook's Heroku config holds only these, ENV and
+    # FLAG_REASONATOR; everything else may come from the vault folder /rack/.
+    Setting("INFISICAL_PROJECT_ID", "infisical_project_id", None, str,
+            "the vault's project id; with the two below, settings are read from the vault "
+            "folder `/rack/` at boot", "unset"),
+    Setting("INFISICAL_CLIENT_ID", "infisical_client_id", None, str,
+            "universal-auth client id of the vault's machine identity", "unset"),
+    Setting("INFISICAL_CLIENT_SECRET", "infisical_client_secret", None, str,
+            "universal-auth client secret of the vault's machine identity", "unset",
+            secret=True),
+    Setting("INFISICAL_API_URL", "infisical_api_url", "https://app.infisical.com", _http_url,
+            "the vault's base URL", "`https://app.infisical.com`"),
+    Setting("INFISICAL_ENVIRONMENT", "infisical_environment", None, _slug,
+            "the vault environment to read; unset: `prod` for `ENV=production`, `staging` "
+            "for staging, `dev` for development", "unset: from `ENV`"),
+    Setting("CF_ACCESS_CLIENT_ID", "cf_access_client_id", None, str,
+            "Cloudflare Access service-token id, sent on every vault request", "unset"),
+    Setting("CF_ACCESS_CLIENT_SECRET", "cf_access_client_secret", None, str,
+            "Cloudflare Access service-token secret, sent on every vault request", "unset",
+            secret=True),
+    Setting("RACK_SERVICE_TOKEN_NEXT", "service_token_next", None, str,
+            "a second accepted bearer token, for rotation without downtime", "unset",
+            secret=True),
+    Setting("HEROKU_SLUG_COMMIT", "heroku_slug_commit", None, _revision,
+            "the deployed commit (Heroku's dyno metadata); part of Sentry's release", "unset"),
+    Setting("SOURCE_VERSION", "source_version", None, _revision,
+            "the built commit (set by Heroku at build time); Sentry's release when "
+            "`HEROKU_SLUG_COMMIT` is unset", "unset"),
 )  # fmt: skip
 BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -211,6 +262,17 @@ class Settings:
     feeds_file: Path | None
     edgar_user_agent: str | None
     fetch_deadline: float
+    # The vault bootstrap (issue 8).
+    infisical_project_id: str | None
+    infisical_client_id: str | None
+    infisical_client_secret: str | None
+    infisical_api_url: str
+    infisical_environment: str | None
+    cf_access_client_id: str | None
+    cf_access_client_secret: str | None
+    service_token_next: str | None
+    heroku_slug_commit: str | None
+    source_version: str | None
 
     def __repr__(self) -> str:
         secret = {s.field for s in SETTINGS if s.secret}
@@ -263,26 +325,197 @@ class Settings:
             return market.REGULAR
         return market.extended_window(self.market_lead_minutes, self.market_tail_minutes)
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, *, build: bool = False) -> Settings:
-        """Build settings from ``environ`` (default ``os.environ``); raise ConfigError.
+    @property
+    def vault_configured(self) -> bool:
+        """Whether the vault bootstrap keys are set (then settings come from the vault too)."""
+        return bool(
+            self.infisical_project_id and self.infisical_client_id and self.infisical_client_secret
+        )
 
-        ``build=True`` is for build-time commands (``prepare-model``), which run where
-        the service's secrets are not available and need none.
+    @property
+    def vault_environment(self) -> str:
+        """The vault environment: INFISICAL_ENVIRONMENT, else the slug for ENV."""
+        return self.infisical_environment or VAULT_ENVIRONMENTS[self.env]
+
+    @property
+    def service_tokens(self) -> tuple[str, ...]:
+        """Every bearer token the read API accepts: the current one and, while a
+        rotation is under way, the next."""
+        return tuple(t for t in (self.service_token, self.service_token_next) if t)
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        vault: Mapping[str, str] | None = None,
+        build: bool = False,
+    ) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``) and the values read
+        from the vault; a variable set in the environment wins. Raise ConfigError.
+
+        ``build=True`` checks no token: for build-time commands (``prepare-model``) and
+        gunicorn's master, which must bind before the vault has answered.
         """
-        env = os.environ if environ is None else environ
+        env = merged_environ(os.environ if environ is None else environ, vault or {})
         values = {s.field: _read(s, env) for s in SETTINGS}
         # Heroku's Python buildpack sets WEB_CONCURRENCY from the dyno's memory when it
         # is unset (2 on 512 MB) and says so in WEB_CONCURRENCY_SET_BY. Each worker
         # holds a model, so only a value the operator chose counts.
         if (values["web_concurrency_set_by"] or "").startswith("heroku/"):
             values["web_concurrency"] = 1
+        bootstrap = [values[f] for f in ("infisical_project_id", "infisical_client_id")]
+        bootstrap.append(values["infisical_client_secret"])
+        if any(bootstrap) and not all(bootstrap):
+            raise ConfigError(
+                "INFISICAL_PROJECT_ID, INFISICAL_CLIENT_ID and INFISICAL_CLIENT_SECRET "
+                "must be set together"
+            )
         if not build:
-            _check_token(values["service_token"], strict=values["env"] != "development")
+            strict = values["env"] != "development"
+            _check_token("RACK_SERVICE_TOKEN", values["service_token"], strict=strict)
+            if values["service_token_next"] is not None:
+                _check_token("RACK_SERVICE_TOKEN_NEXT", values["service_token_next"], strict=strict)
         settings = cls(**values)
         if not build:
             _check_feeds(settings)
         return settings
+
+
+# ENV -> the vault environment's slug (Infisical's defaults are dev, staging, prod).
+VAULT_ENVIRONMENTS = {"development": "dev", "staging": "staging", "production": "prod"}
+# What the runbook keeps in the vault folder /rack/ (vault_health reports on these).
+VAULT_EXPECTED = ("RACK_SERVICE_TOKEN", "SENTRY_DSN", "FINBERT_MODEL_SHA")
+# Never taken from the vault: the bootstrap itself, what Heroku sets, and the database
+# URL, which the release phase reads from the environment alone (it must migrate the
+# database the web process uses).
+NOT_FROM_VAULT = frozenset(
+    {
+        "DATABASE_URL",
+        "ENV",
+        "PORT",
+        "WEB_CONCURRENCY",
+        "WEB_CONCURRENCY_SET_BY",
+        "HEROKU_SLUG_COMMIT",
+        "SOURCE_VERSION",
+        "INFISICAL_PROJECT_ID",
+        "INFISICAL_CLIENT_ID",
+        "INFISICAL_CLIENT_SECRET",
+        "INFISICAL_API_URL",
+        "INFISICAL_ENVIRONMENT",
+        "CF_ACCESS_CLIENT_ID",
+        "CF_ACCESS_CLIENT_SECRET",
+    }
+)
+
+
+def merged_environ(env: Mapping[str, str], vault: Mapping[str, str]) -> dict[str, str]:
+    """The vault's values under the environment's: a variable set (not blank) wins."""
+    merged = {k: v for k, v in vault.items() if k in BY_NAME and k not in NOT_FROM_VAULT}
+    merged.update({k: v for k, v in env.items() if v.strip()})
+    return merged
+
+
+def sources(env: Mapping[str, str], vault: Mapping[str, str]) -> dict[str, list[str]]:
+    """Which declared keys came from where, for the log: names only, never values."""
+    declared = {name for s in SETTINGS for name in (s.name, *s.aliases)}
+    in_env = {k for k, v in env.items() if k in declared and v.strip()}
+    vault = {k: v for k, v in vault.items() if v.strip()}
+    return {
+        "vault": sorted(k for k in vault if k in BY_NAME and k not in NOT_FROM_VAULT | in_env),
+        "environment": sorted(in_env),
+        "environment over vault": sorted(k for k in vault if k in in_env),
+        "ignored from vault": sorted(k for k in vault if k not in BY_NAME or k in NOT_FROM_VAULT),
+    }
+
+
+def vault_config(settings: Settings) -> VaultConfig:
+    """How to reach the vault, from the bootstrap settings."""
+    from scorer.vault import VaultConfig  # requests stays out of gunicorn's master
+
+    assert settings.vault_configured
+    return VaultConfig(
+        api_url=settings.infisical_api_url,
+        project_id=settings.infisical_project_id or "",
+        client_id=settings.infisical_client_id or "",
+        client_secret=settings.infisical_client_secret or "",
+        environment=settings.vault_environment,
+        cf_access_client_id=settings.cf_access_client_id,
+        cf_access_client_secret=settings.cf_access_client_secret,
+    )
+
+
+def read_vault(settings: Settings) -> dict[str, str]:
+    """The vault folder's ``{key: value}`` (raises ``scorer.vault.VaultError``)."""
+    from scorer.vault import read_folder
+
+    return read_folder(vault_config(settings))
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, build: bool = False) -> Settings:
+    """Settings from the environment and, when the bootstrap keys are set, the vault:
+    what the CLI commands and ``prepare-model`` use. A vault failure is a ConfigError."""
+    from scorer.vault import VaultError, read_folder
+
+    env = os.environ if environ is None else environ
+    bootstrap = Settings.from_env(env, build=True)
+    if not bootstrap.vault_configured:
+        return Settings.from_env(env, build=build)
+    try:
+        values = read_folder(vault_config(bootstrap))
+    except VaultError as exc:
+        raise ConfigError(exc.reason) from None
+    return with_vault(values, env, build=build)
+
+
+def with_vault(
+    values: Mapping[str, str], environ: Mapping[str, str] | None = None, *, build: bool = False
+) -> Settings:
+    """Settings from the environment over the vault's ``values``; logs which keys came
+    from where (names only)."""
+    env = os.environ if environ is None else environ
+    settings = Settings.from_env(env, vault=values, build=build)
+    found = sources(env, values)
+    log.info(
+        "settings: from the vault: %s; from the environment: %s; environment over vault: %s;"
+        " ignored from the vault: %s",
+        *(", ".join(found[k]) or "none" for k in found),
+    )
+    return settings
+
+
+def vault_health(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The runbook's vault check: can we log in and read ``/rack/``, and which of the
+    expected keys are there. Names only: never a value."""
+    from scorer.vault import FOLDER, VaultError, read_folder
+
+    env = os.environ if environ is None else environ
+    try:
+        bootstrap = Settings.from_env(env, build=True)
+    except ConfigError as exc:
+        return {"reachable": False, "authenticated": False, "error": str(exc)}
+    report: dict[str, Any] = {
+        "reachable": False,
+        "authenticated": False,
+        "environment": bootstrap.vault_environment,
+        "path": FOLDER,
+    }
+    if not bootstrap.vault_configured:
+        report["error"] = "INFISICAL_PROJECT_ID, INFISICAL_CLIENT_ID, INFISICAL_CLIENT_SECRET unset"
+        return report
+    try:
+        keys = set(read_folder(vault_config(bootstrap)))
+    except VaultError as exc:
+        report.update(reachable=exc.reachable, authenticated=exc.authenticated, error=exc.reason)
+        return report
+    report.update(
+        reachable=True,
+        authenticated=True,
+        found=[k for k in VAULT_EXPECTED if k in keys],
+        missing=[k for k in VAULT_EXPECTED if k not in keys],
+        others=sorted(keys - set(VAULT_EXPECTED)),
+    )
+    return report
 
 
 def raw_value(setting: Setting, env: Mapping[str, str]) -> str | None:
@@ -321,21 +554,21 @@ def _check_feeds(settings: Settings) -> None:
         )
 
 
-def _check_token(token: str | None, *, strict: bool) -> None:
+def _check_token(name: str, token: str | None, *, strict: bool) -> None:
     if token is None:
         if strict:
-            raise ConfigError("RACK_SERVICE_TOKEN is required outside development")
+            raise ConfigError(f"{name} is required outside development")
         return
     if not strict:
         if len(token) < 16:
-            raise ConfigError("RACK_SERVICE_TOKEN must be at least 16 characters")
+            raise ConfigError(f"{name} must be at least 16 characters")
         return
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
         raw = b""
     if len(raw) != 32 or not re.fullmatch(r"[A-Za-z0-9_\-]+=*", token):
-        raise ConfigError("RACK_SERVICE_TOKEN must be 32 random bytes, base64url-encoded")
+        raise ConfigError(f"{name} must be 32 random bytes, base64url-encoded")
 
 
 def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:

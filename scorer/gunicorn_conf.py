@@ -4,7 +4,9 @@ from typing import Any
 
 from scorer.config import Settings
 
-_settings = Settings.from_env()  # fails fast, naming the bad variable, before binding
+# Fails fast on a malformed variable, before binding. No token check: with the runbook's
+# config the token is in the vault, which each worker reads after binding (boot.py).
+_settings = Settings.from_env(build=True)
 
 bind = f"0.0.0.0:{_settings.port}"
 # Each worker holds its own model (~370 MB peak): on an Eco dyno (512 MB) that means one

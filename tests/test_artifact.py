@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from scorer.api.health import artifact_summary
 from scorer.config import Settings
 from scorer.model import ArtifactMismatch, ModelLoader, load_classifier
-from scorer.model.artifact import build_artifact
+from scorer.model.artifact import FP32_STEPS, FidelityGateError, build_artifact, heldout_sentences
 from scorer.model.onnx_runtime import MANIFEST_KEYS, OnnxClassifier, read_manifest
 from scorer.model.transformers_runtime import TransformersClassifier
 from scorer.sentiment import predict_articles
@@ -29,7 +30,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def artifact(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_artifact(str(tiny_model), "rev-1", tmp_path_factory.mktemp("art") / "model")
+    # No gate: these tests are about building and loading; the gate has its own below.
+    return build_artifact(
+        str(tiny_model), "rev-1", tmp_path_factory.mktemp("art") / "model", gate=False
+    )
 
 
 def _settings(tiny_model: Path, artifact: Path, revision: str = "rev-1") -> Settings:
@@ -72,14 +76,17 @@ def test_the_service_refuses_an_artifact_of_another_revision(
     artifact: Path, tiny_model: Path
 ) -> None:
     settings = _settings(tiny_model, artifact, revision="rev-2")
-    with pytest.raises(ArtifactMismatch, match=r"rev-1.*rev-2.*prepare-model"):
+    with pytest.raises(ArtifactMismatch, match=r"mismatch.*rev-2.*rev-1.*redeploy"):
         load_classifier(settings)
 
     loader = ModelLoader(lambda: load_classifier(settings))
     loader.stop()  # one attempt
     loader.run()
     assert not loader.ready and loader.reason is not None
-    assert loader.reason.startswith("ArtifactMismatch: artifact in")
+    assert loader.reason.startswith(
+        "ArtifactMismatch: model revision mismatch: configured rev-2, artifact built from "
+        "rev-1: redeploy"
+    )
 
 
 def test_without_an_artifact_the_service_loads_with_transformers(
@@ -114,8 +121,94 @@ def test_prepare_model_builds_where_the_service_looks(
     monkeypatch.setenv("FINBERT_MODEL_SHA", "rev-9")
     monkeypatch.setenv("MODEL_ARTIFACT_DIR", str(tmp_path / "var" / "model"))
 
-    assert main(["prepare-model"]) == 0
+    assert main(["prepare-model", "--no-gate"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["revision"] == "rev-9"
+    assert out["fidelity"]["gate"] == "skipped"
     settings = Settings.from_env(build=True)
     assert isinstance(load_classifier(settings), OnnxClassifier)
+
+
+def _negate_matmul_weights(fp32_path: Path, int8_path: Path, keep_fp32: list[str]) -> None:
+    """A deliberately broken quantizer: every weight MatMul not kept fp32 gets its
+    weights negated (what a sign or zero-point bug would do)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(fp32_path))
+    weights = {init.name: init for init in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "MatMul" and node.input[1] in weights and node.name not in keep_fp32:
+            init = weights[node.input[1]]
+            init.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(init), init.name))
+    onnx.save(model, str(int8_path))
+
+
+def test_the_gate_refuses_a_broken_quantization_and_keeps_the_old_artifact(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = build_artifact(str(tiny_model), "rev-1", tmp_path / "model", gate=False)
+    before = read_manifest(out)
+    monkeypatch.setattr("scorer.model.artifact._quantize", _negate_matmul_weights)
+
+    with pytest.raises(FidelityGateError, match=r"artifact refused") as info:
+        build_artifact(str(tiny_model), "rev-2", tmp_path / "model")
+
+    message = str(info.value)
+    # Every step was tried, up to the documented limit, and the figures are named.
+    assert message.count("fp32: agreement") == len(FP32_STEPS)
+    assert "50% fp32" in message and "held-out sentences" in message
+    assert read_manifest(out) == before  # the old artifact is untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no staging left behind
+
+
+def test_the_gate_keeps_more_matmuls_fp32_until_the_artifact_is_faithful(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil as _shutil
+
+    def broken_unless_a_third_is_fp32(fp32: Path, int8: Path, keep: list[str]) -> None:
+        if len(keep) < 4:  # of the tiny model's 12 weight MatMuls
+            _negate_matmul_weights(fp32, int8, keep)
+        else:  # "quantizes" nothing: exactly the fp32 model
+            _shutil.copy(fp32, int8)
+
+    monkeypatch.setattr("scorer.model.artifact._quantize", broken_unless_a_third_is_fp32)
+    out = build_artifact(str(tiny_model), "rev-1", tmp_path / "model")
+
+    fidelity = read_manifest(out)["fidelity"]
+    assert fidelity["gate"] == "passed"
+    assert fidelity["fp32_fraction"] == round(1 / 3, 4)
+    assert (fidelity["agreement"], fidelity["mean_abs_diff"]) == (1.0, 0.0)
+    assert fidelity["sentences"] == len(heldout_sentences()) >= 150
+    assert [a["fp32_fraction"] for a in fidelity["attempts"]] == [0.1667, 0.25, 0.3333]
+    assert fidelity["attempts"][0]["agreement"] < 0.98
+
+
+def test_health_shows_the_gates_figures_and_warns_without_the_gate() -> None:
+    passed = {"fidelity": {"gate": "passed", "agreement": 0.99, "mean_abs_diff": 0.008}}
+    assert artifact_summary(passed) == (
+        {"gate": "passed", "agreement": 0.99, "mean_abs_diff": 0.008},
+        [],
+    )
+    summary, warnings = artifact_summary({"fidelity": {"gate": "skipped"}})
+    assert summary == {"gate": "skipped"} and "--no-gate" in warnings[0]
+    assert "predates the fidelity gate" in artifact_summary({})[1][0]
+
+
+def test_prepare_model_takes_the_model_and_revision_from_the_vault(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scorer.process.cli import main
+    from tests.fake_vault import FakeVault, serving
+
+    folder = {"FINBERT_MODEL": str(tiny_model), "FINBERT_MODEL_SHA": "rev-from-vault"}
+    with serving(FakeVault(folders={("prod", "/rack"): folder})) as vault:
+        # The build has only the bootstrap keys (bin/post_compile on Heroku).
+        for name, value in vault.env(ENV="production").items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("MODEL_ARTIFACT_DIR", str(tmp_path / "model"))
+        assert main(["prepare-model", "--no-gate"]) == 0
+        assert vault.calls["/api/v4/secrets"] == 1
+    manifest = read_manifest(tmp_path / "model")
+    assert (manifest["source_model"], manifest["revision"]) == (str(tiny_model), "rev-from-vault")

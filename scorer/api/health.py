@@ -41,6 +41,7 @@ def install(
             if loader.reason:
                 body["reason"] = loader.reason
             return send_json(body, status=503)
+        artifact, warnings = artifact_summary(getattr(classifier, "manifest", None))
         return send_json(
             {
                 "status": "ok",
@@ -53,8 +54,31 @@ def install(
                 "env": settings.env,
                 "flag_reasonator": settings.flag_reasonator,
                 "role": role(),
+                "artifact": artifact,
+                **({"warnings": warnings} if warnings else {}),
             }
         )
+
+
+def artifact_summary(manifest: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[str]]:
+    """What health shows of the served artifact: the fidelity gate's figures, and a
+    warning when it was built without the gate. None when no artifact is served."""
+    if manifest is None:
+        return None, ["no prepared artifact: serving with transformers (run prepare-model)"]
+    fidelity = manifest.get("fidelity") or {"gate": "not recorded"}
+    summary = {
+        key: fidelity[key]
+        for key in ("gate", "agreement", "mean_abs_diff", "sentences", "fp32_fraction")
+        if key in fidelity
+    }
+    warnings = []
+    if summary["gate"] == "skipped":
+        warnings.append(
+            "artifact built with --no-gate: its fidelity to the fp32 model was not measured"
+        )
+    elif summary["gate"] != "passed":
+        warnings.append("artifact predates the fidelity gate: rebuild it with prepare-model")
+    return summary, warnings
 
 
 class _CachedDepth:

@@ -55,16 +55,20 @@ def send(text: str, *, status: int = 200, cache: bool = False) -> str:
 
 
 def authorize(settings: Settings) -> None:
-    """Raise 401 unless the request carries the service's bearer token."""
-    header = bottle.request.get_header("Authorization") or ""
+    """Raise 401 unless the request carries one of the service's bearer tokens (the
+    current one, or the next during a rotation)."""
+    # The raw WSGI value (latin-1 text): Bottle's get_header decodes it as UTF-8 and
+    # raises on a non-UTF-8 byte, which made a malformed header a 500 (and a Sentry
+    # event with the header in a frame's locals) instead of a 401.
+    header = bottle.request.environ.get("HTTP_AUTHORIZATION") or ""
     scheme, _, token = header.partition(" ")
-    expected = settings.service_token
-    # compare_digest: the time taken must not tell how much of the token matched.
-    if (
-        expected is None
-        or scheme.lower() != "bearer"
-        or not hmac.compare_digest(token.strip().encode(), expected.encode())
-    ):
+    given = token.strip().encode("latin-1", "replace")
+    # compare_digest: the time taken must not tell how much of a token matched. Every
+    # token is compared, so the time does not tell which one matched either.
+    matched = False
+    for expected in settings.service_tokens:
+        matched |= hmac.compare_digest(given, expected.encode())
+    if scheme.lower() != "bearer" or not matched:
         raise bottle.HTTPError(
             401,
             "a valid bearer token is required",

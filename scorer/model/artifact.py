@@ -57,17 +57,39 @@ CALIBRATION_TEXTS = (
 )
 
 
-def build_artifact(source: str, revision: str | None, out_dir: Path) -> Path:
+# The fidelity gate: the artifact must agree with the fp32 model on the held-out
+# sentences (DESIGN.md's bounds). When it does not, more of the worst MatMuls stay fp32,
+# one step at a time; past half of them the int8 artifact loses most of its memory and
+# speed advantage, so the build fails instead, with the figures.
+GATE_MIN_AGREEMENT = 0.98
+GATE_MAX_MEAN_ABS_DIFF = 0.02
+FP32_STEPS = (FP32_FRACTION, 1 / 4, 1 / 3, 1 / 2)
+HELDOUT = Path(__file__).with_name("heldout_sentences.txt")
+
+
+class FidelityGateError(RuntimeError):
+    """The quantized artifact is not faithful enough to the fp32 model at any step."""
+
+
+def heldout_sentences() -> list[str]:
+    """The held-out finance sentences shipped with the project (comments skipped)."""
+    lines = HELDOUT.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def build_artifact(source: str, revision: str | None, out_dir: Path, *, gate: bool = True) -> Path:
     """Export ``source`` (hub id or local dir) to a quantized ONNX artifact in ``out_dir``.
+
+    With ``gate`` (the default) the artifact is measured against the fp32 model on the
+    held-out sentences and refused (FidelityGateError) if it misses the bounds at every
+    step of FP32_STEPS; the figures go into the manifest either way. ``gate=False``
+    (``prepare-model --no-gate``) is for synthetic models whose labels mean nothing.
 
     torch/transformers/onnx are imported here, not at module import: they are
     build-time dependencies only. Everything is written to a staging directory
     next to ``out_dir`` and moved into place at the end, so a reader never sees
     a half-built artifact. An existing ``out_dir`` is replaced.
     """
-    import onnx
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     out_dir = Path(out_dir)
@@ -81,70 +103,21 @@ def build_artifact(source: str, revision: str | None, out_dir: Path) -> Path:
         model = AutoModelForSequenceClassification.from_pretrained(
             source, revision=revision, attn_implementation="eager"
         ).eval()
-        with tempfile.TemporaryDirectory(prefix="onnx-build-") as work:
-            fp32_path = Path(work) / "fp32.onnx"
-            sample = tokenizer(
-                ["a short sentence", "a somewhat longer second sentence"],
-                padding=True,
-                return_tensors="pt",
-            )
-            with torch.no_grad(), warnings.catch_warnings():
-                # The TorchScript exporter needs no onnxscript and handles BERT fine. Its
-                # deprecation and tracer warnings are expected: the exported graph is
-                # checked against fp32 across batch and sequence shapes (tests, bench).
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    model,
-                    tuple(sample[name] for name in INPUT_NAMES),
-                    str(fp32_path),
-                    dynamo=False,
-                    input_names=list(INPUT_NAMES),
-                    output_names=["logits"],
-                    dynamic_axes={
-                        **{n: {0: "batch", 1: "seq"} for n in INPUT_NAMES},
-                        "logits": {0: "batch"},
-                    },
-                    opset_version=17,
-                    do_constant_folding=True,
-                )
-            config = model.config
-            del model  # free the fp32 torch weights before quantizing
-            ranked = _rank_by_activation_noise(fp32_path, tokenizer)
-            keep_fp32 = ranked[: round(len(ranked) * FP32_FRACTION)]
-            int8_path = Path(work) / "int8.onnx"
-            quantize_dynamic(
-                fp32_path,
-                int8_path,
-                per_channel=True,
-                # MatMul only: quantizing the embedding Gather too doubled the
-                # score error (0.008 -> 0.012) for a memory saving we don't need.
-                op_types_to_quantize=["MatMul"],
-                nodes_to_exclude=keep_fp32,
-                weight_type=QuantType.QInt8,
-            )
-            onnx.save_model(
-                onnx.load(str(int8_path)),
-                str(stage / MODEL_NAME),
-                save_as_external_data=True,
-                all_tensors_to_one_file=True,
-                location=DATA_NAME,
-                size_threshold=1024,
-            )
         tokenizer.save_pretrained(str(stage))
         if not (stage / "tokenizer.json").is_file():
             raise ValueError(f"{source} has no fast tokenizer (tokenizer.json)")
-        config.save_pretrained(str(stage))
-        manifest = {
-            "source_model": source,
-            "revision": revision or "unknown",
-            "format": ARTIFACT_FORMAT.format(k=len(keep_fp32), n=len(ranked)),
-            "fp32_nodes": keep_fp32,
-            "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "onnxruntime": ort.__version__,
-            "sha256": _sha256(stage / MODEL_NAME),
-            "sha256_data": _sha256(stage / DATA_NAME),
-        }
-        (stage / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        model.config.save_pretrained(str(stage))
+        sentences = heldout_sentences()
+        reference = _fp32_probabilities(model, tokenizer, sentences) if gate else None
+        with tempfile.TemporaryDirectory(prefix="onnx-build-") as work:
+            fp32_path = _export(model, tokenizer, Path(work))
+            del model  # free the fp32 torch weights before quantizing
+            ranked = _rank_by_activation_noise(fp32_path, tokenizer)
+            base = {"source_model": source, "revision": revision or "unknown"}
+            fidelity = _quantize_until_faithful(
+                fp32_path, ranked, stage, base, reference, sentences
+            )
+        _write_manifest(stage, base, fidelity, len(ranked))
         for path in stage.iterdir():  # onnx writes external data as 0600
             os.chmod(path, 0o644)
         _move_into_place(stage, out_dir)
@@ -152,6 +125,155 @@ def build_artifact(source: str, revision: str | None, out_dir: Path) -> Path:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return out_dir
+
+
+def _export(model: Any, tokenizer: Any, work: Path) -> Path:
+    """The fp32 ONNX graph of ``model``, with dynamic batch and sequence axes."""
+    import torch
+
+    fp32_path = work / "fp32.onnx"
+    sample = tokenizer(
+        ["a short sentence", "a somewhat longer second sentence"],
+        padding=True,
+        return_tensors="pt",
+    )
+    with torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter needs no onnxscript and handles BERT fine. Its
+        # deprecation and tracer warnings are expected: the exported graph is
+        # checked against fp32 across batch and sequence shapes (tests, bench).
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            tuple(sample[name] for name in INPUT_NAMES),
+            str(fp32_path),
+            dynamo=False,
+            input_names=list(INPUT_NAMES),
+            output_names=["logits"],
+            dynamic_axes={
+                **{n: {0: "batch", 1: "seq"} for n in INPUT_NAMES},
+                "logits": {0: "batch"},
+            },
+            opset_version=17,
+            do_constant_folding=True,
+        )
+    return fp32_path
+
+
+def _quantize(fp32_path: Path, int8_path: Path, keep_fp32: list[str]) -> None:
+    """int8 per-channel MatMul weights, except the ``keep_fp32`` nodes."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        fp32_path,
+        int8_path,
+        per_channel=True,
+        # MatMul only: quantizing the embedding Gather too doubled the
+        # score error (0.008 -> 0.012) for a memory saving we don't need.
+        op_types_to_quantize=["MatMul"],
+        nodes_to_exclude=keep_fp32,
+        weight_type=QuantType.QInt8,
+    )
+
+
+def _quantize_until_faithful(
+    fp32_path: Path,
+    ranked: list[str],
+    stage: Path,
+    base: dict[str, Any],
+    reference: np.ndarray | None,
+    sentences: list[str],
+) -> dict[str, Any]:
+    """Quantize into ``stage`` keeping ever more MatMuls fp32 until the artifact meets
+    the gate; return the figures (the manifest's ``fidelity``) or raise."""
+    import onnx
+
+    attempts: list[dict[str, Any]] = []
+    for fraction in FP32_STEPS:
+        keep_fp32 = ranked[: round(len(ranked) * fraction)]
+        int8_path = fp32_path.with_name("int8.onnx")
+        _quantize(fp32_path, int8_path, keep_fp32)
+        onnx.save_model(
+            onnx.load(str(int8_path)),
+            str(stage / MODEL_NAME),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=DATA_NAME,
+            size_threshold=1024,
+        )
+        step = {"fp32_fraction": round(fraction, 4), "fp32_nodes": keep_fp32}
+        if reference is None:
+            return {"gate": "skipped", **step}
+        # Measured through the serving runtime itself, on the staged artifact.
+        _write_manifest(stage, base, {"gate": "measuring"}, len(ranked))
+        figures = measure_fidelity(stage, reference, sentences)
+        attempts.append({**figures, "fp32_fraction": step["fp32_fraction"]})
+        if figures["agreement"] >= GATE_MIN_AGREEMENT and (
+            figures["mean_abs_diff"] <= GATE_MAX_MEAN_ABS_DIFF
+        ):
+            return {"gate": "passed", **figures, **step, "attempts": attempts}
+    tried = "; ".join(
+        f"{a['fp32_fraction']:.0%} fp32: agreement {a['agreement']:.2%}, "
+        f"mean |diff| {a['mean_abs_diff']:.4f}"
+        for a in attempts
+    )
+    raise FidelityGateError(
+        f"artifact refused: it misses the fidelity bounds (agreement >= "
+        f"{GATE_MIN_AGREEMENT:.0%}, mean |score diff| <= {GATE_MAX_MEAN_ABS_DIFF}) on "
+        f"{len(sentences)} held-out sentences at every step: {tried}"
+    )
+
+
+def _fp32_probabilities(model: Any, tokenizer: Any, sentences: list[str]) -> np.ndarray:
+    """The fp32 model's probabilities per sentence: the gate's reference."""
+    import torch
+
+    rows = []
+    with torch.inference_mode():
+        for start in range(0, len(sentences), 16):
+            enc = tokenizer(
+                sentences[start : start + 16],
+                padding=True,
+                truncation=True,
+                max_length=MAX_TOKENS,
+                return_tensors="pt",
+            )
+            rows.append(torch.softmax(model(**enc).logits.float(), dim=-1).numpy())
+    return np.concatenate(rows).astype(np.float64)
+
+
+def measure_fidelity(
+    artifact_dir: Path, reference: np.ndarray, sentences: list[str]
+) -> dict[str, Any]:
+    """Label agreement and mean |score diff| of the artifact against ``reference``."""
+    from scorer.model.onnx_runtime import OnnxClassifier
+
+    classifier = OnnxClassifier(artifact_dir, threads=2)
+    probs = classifier.predict_proba(sentences).astype(np.float64)
+    pos, neg = classifier.labels.index("positive"), classifier.labels.index("negative")
+    diff = np.abs((probs[:, pos] - probs[:, neg]) - (reference[:, pos] - reference[:, neg]))
+    agree = probs.argmax(axis=1) == reference.argmax(axis=1)
+    return {
+        "agreement": round(float(agree.mean()), 4),
+        "mean_abs_diff": round(float(diff.mean()), 4),
+        "sentences": len(sentences),
+    }
+
+
+def _write_manifest(
+    stage: Path, base: dict[str, Any], fidelity: dict[str, Any], matmuls: int
+) -> None:
+    keep = fidelity.get("fp32_nodes", [])
+    manifest = {
+        **base,
+        "format": ARTIFACT_FORMAT.format(k=len(keep), n=matmuls),
+        "fp32_nodes": keep,
+        "fidelity": {k: v for k, v in fidelity.items() if k != "fp32_nodes"},
+        "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "onnxruntime": ort.__version__,
+        "sha256": _sha256(stage / MODEL_NAME),
+        "sha256_data": _sha256(stage / DATA_NAME),
+    }
+    (stage / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
 def _rank_by_activation_noise(model_path: Path, tokenizer: Any) -> list[str]:

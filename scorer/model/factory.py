@@ -35,9 +35,12 @@ def load_classifier(settings: Settings) -> Classifier:
         manifest = read_manifest(artifact_dir)
         built = (manifest["source_model"], manifest["revision"])
         if built != (model, model_sha):
+            # Build and boot read FINBERT_MODEL(_SHA) the same way (vault first), so this
+            # means the vault or config changed after the build: a redeploy rebuilds.
             raise ArtifactMismatch(
-                f"artifact in {artifact_dir} was built from {built[0]}@{built[1]}, configured "
-                f"{model}@{model_sha}: run 'python -m scorer prepare-model'"
+                f"model revision mismatch: configured {model_sha}, artifact built from "
+                f"{built[1]}: redeploy (the build prepares the configured revision); "
+                f"configured model {model}, artifact's {built[0]} in {artifact_dir}"
             )
         return OnnxClassifier(artifact_dir, threads=threads)
     log.warning(

@@ -83,6 +83,7 @@ class OnnxClassifier:
     def __init__(self, artifact_dir: Path, *, threads: int) -> None:
         artifact_dir = Path(artifact_dir)
         manifest = read_manifest(artifact_dir)
+        self.manifest: dict[str, Any] = manifest  # health shows its fidelity figures
         self.model_id: str = manifest["source_model"]
         self.revision: str = manifest["revision"]
         config = json.loads((artifact_dir / "config.json").read_text(encoding="utf-8"))

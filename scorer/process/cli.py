@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from scorer.config import ConfigError, Settings
+from scorer.config import ConfigError, Settings, database_url_from_env, load_settings
 
 # The Procfile's web: line, as a module invocation.
 WEB_COMMAND = ("gunicorn", "-c", "python:scorer.gunicorn_conf", "scorer.wsgi:app")
@@ -22,10 +22,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="migrate the database, then serve on $PORT with gunicorn")
     sub.add_parser("run-once", help="run one ingest + score cycle now and print what it did")
-    sub.add_parser(
+    prepare = sub.add_parser(
         "prepare-model",
         help="build the serving artifact (int8 ONNX) from "
-        "FINBERT_MODEL at FINBERT_MODEL_SHA into MODEL_ARTIFACT_DIR",
+        "FINBERT_MODEL at FINBERT_MODEL_SHA (the vault's, when configured) into "
+        "MODEL_ARTIFACT_DIR, refused unless faithful to the fp32 model",
+    )
+    prepare.add_argument(
+        "--no-gate",
+        action="store_true",
+        help="skip the fidelity gate (synthetic models whose labels mean nothing); "
+        "recorded in artifact.json, and health warns",
     )
     rescore = sub.add_parser(
         "rescore", help="queue re-scoring of stored articles under the configured model revision"
@@ -54,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run-once":
             return _run_once()
         if args.command == "prepare-model":
-            return _prepare_model()
+            return _prepare_model(gate=not args.no_gate)
         if args.command == "rescore":
             return _rescore(args)
         return _calendar(args)
@@ -64,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve() -> int:
-    Settings.from_env()  # a bad setting fails here with a clear message
+    # A malformed setting fails here; the token may still be in the vault, which each
+    # worker reads after binding.
+    Settings.from_env(build=True)
     _migrate()
     os.execv(sys.executable, [sys.executable, "-m", *WEB_COMMAND])
     return 0  # not reached
@@ -73,7 +82,8 @@ def _serve() -> int:
 def _migrate() -> None:
     from scorer.db import make_engine, migrate
 
-    engine = make_engine(Settings.from_env().database_url)
+    # Like the release phase: DATABASE_URL only, never the vault.
+    engine = make_engine(database_url_from_env())
     migrate(engine)
     engine.dispose()
 
@@ -84,7 +94,7 @@ def _run_once() -> int:
     from scorer.process.service import Service
 
     configure_logging()
-    settings = Settings.from_env()
+    settings = load_settings()
     # Load in this thread, once: a CLI run should fail loudly, not retry in the background.
     classifier = load_classifier(settings)
     service = Service(settings, loader=ModelLoader.loaded(classifier))
@@ -109,17 +119,35 @@ def _run_once() -> int:
     return 1 if result.ingest.errors and result.ingest.answered == 0 else 0
 
 
-def _prepare_model() -> int:
-    from scorer.model.artifact import build_artifact
+def _prepare_model(*, gate: bool) -> int:
+    from scorer.model.artifact import FidelityGateError, build_artifact
     from scorer.model.onnx_runtime import read_manifest
     from scorer.observability import configure_logging
 
     configure_logging()
-    settings = Settings.from_env(build=True)
-    out = build_artifact(
-        settings.finbert_model, settings.model_revision, settings.model_artifact_dir
+    # The same model and revision the service will load: the vault's when the build has
+    # the bootstrap keys (bin/post_compile), else the environment's.
+    settings = load_settings(build=True)
+    try:
+        out = build_artifact(
+            settings.finbert_model,
+            settings.model_revision,
+            settings.model_artifact_dir,
+            gate=gate,
+        )
+    except FidelityGateError as exc:
+        print(f"prepare-model: {exc}", file=sys.stderr)
+        return 1
+    manifest = read_manifest(out)
+    fidelity = manifest.get("fidelity", {})
+    print(json.dumps({"artifact": str(out), **manifest}))
+    print(
+        f"prepare-model: {manifest['source_model']}@{manifest['revision']} gate="
+        f"{fidelity.get('gate')} agreement={fidelity.get('agreement', 'n/a')} "
+        f"mean_abs_diff={fidelity.get('mean_abs_diff', 'n/a')} "
+        f"fp32_fraction={fidelity.get('fp32_fraction')}",
+        file=sys.stderr,
     )
-    print(json.dumps({"artifact": str(out), **read_manifest(out)}))
     return 0
 
 
@@ -132,7 +160,7 @@ def _rescore(args: argparse.Namespace) -> int:
     from scorer.db import make_engine, make_session_factory
     from scorer.store import queue_rescore
 
-    settings = Settings.from_env()
+    settings = load_settings()
     engine = make_engine(settings.database_url)
     with make_session_factory(engine).begin() as session:
         job = queue_rescore(
@@ -163,7 +191,7 @@ def _calendar(args: argparse.Namespace) -> int:
     from scorer import market
 
     end = args.end or args.start + timedelta(days=14)
-    window = Settings.from_env().window  # MARKET_WINDOW and its bounds
+    window = Settings.from_env(build=True).window  # MARKET_WINDOW and its bounds
     try:
         for line in market.calendar_lines(args.start, end, window, args.format):
             print(line)

@@ -1,28 +1,56 @@
 """The web process: one Service per gunicorn worker, built on import of
-``scorer.wsgi`` (after gunicorn forked) and stopped by gunicorn's ``worker_exit``."""
+``scorer.wsgi`` (after gunicorn forked) and stopped by gunicorn's ``worker_exit``.
+
+The worker serves at once. When its settings are complete (no vault, or the vault
+has answered) it builds the Service there and then; otherwise a ``Booting`` app
+answers health 503 with the reason and everything else 401 while the vault is read
+in the background with backoff (``scorer/process/boot.py``).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
-import bottle
-
-from scorer.config import Settings
+from scorer.config import Settings, read_vault
 from scorer.crons import CronReporter, sentry_capture
 from scorer.observability import configure_logging, init_sentry
+from scorer.process.boot import Booting, WSGIApp
 from scorer.process.service import Service
 
 log = logging.getLogger(__name__)
 
 _service: Service | None = None  # this worker's; gunicorn's hooks can only find it here
+_booting: Booting | None = None
 
 
-def build_app(settings: Settings | None = None) -> bottle.Bottle:
-    """Build and start this worker's service and return its WSGI app; the port is
-    served at once while the model loads and the scheduler starts in the background."""
-    global _service
+def build_app(settings: Settings | None = None) -> WSGIApp:
+    """Build this worker's app and start its service in the background; the port is
+    served at once while the vault is read, the model loads and the scheduler starts."""
+    global _booting
     configure_logging()
-    settings = settings or Settings.from_env()
+    if settings is not None:
+        return start_service(settings)
+    bootstrap = Settings.from_env(build=True)  # a malformed variable stops the worker here
+    if bootstrap.vault_configured:
+        log.info(
+            "reading settings from the vault: environment=%s folder=/rack/ (in the background)",
+            bootstrap.vault_environment,
+        )
+
+    def read() -> Mapping[str, str]:
+        return read_vault(bootstrap) if bootstrap.vault_configured else {}
+
+    # Without a vault, settings are built in the background too: a token missing in
+    # production answers health 503 with the reason instead of crash-looping the dyno.
+    _booting = Booting(read, start_service)
+    _booting.start()
+    return _booting
+
+
+def start_service(settings: Settings) -> WSGIApp:
+    """Start this worker's Service with complete settings and return its WSGI app."""
+    global _service
     init_sentry(settings)
     crons = CronReporter(
         settings.window, settings.poll_interval, sentry_capture(bool(settings.sentry_dsn))
@@ -39,11 +67,14 @@ def build_app(settings: Settings | None = None) -> bottle.Bottle:
         len(settings.watchlist),
         settings.window.name,
     )
-    return _service.app()
+    app: WSGIApp = _service.app()
+    return app
 
 
 def shutdown() -> None:
-    """gunicorn's worker_exit hook: finish the current batch, keep the rest pending,
-    then hand the scheduler lock to the next process."""
+    """gunicorn's worker_exit hook: stop booting, finish the current batch, keep the rest
+    pending, then hand the scheduler lock to the next process."""
+    if _booting is not None:
+        _booting.stop()
     if _service is not None:
         _service.stop()
