@@ -62,10 +62,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve() -> int:
-    Settings.from_env()  # a bad setting fails here with a clear message
+    _check_database(Settings.from_env())  # a bad setting fails here with a clear message
     _migrate()
     os.execv(sys.executable, [sys.executable, "-m", *WEB_COMMAND])
     return 0  # not reached
+
+
+def _check_database(settings: Settings) -> None:
+    """One line naming DATABASE_URL and the host when the database cannot be reached
+    (ConfigError, printed by ``main``). Only the CLI checks: a web worker binds at once
+    whatever the database does and health explains (see README, "When the database is
+    down")."""
+    from scorer.db import check_reachable
+
+    check_reachable(settings.database_url)
 
 
 def _migrate() -> None:
@@ -83,6 +93,7 @@ def _run_once() -> int:
 
     configure_logging()
     settings = Settings.from_env()
+    _check_database(settings)
     # Load in this thread, once: a CLI run should fail loudly, not retry in the background.
     classifier = load_classifier(settings)
     service = Service(settings, loader=ModelLoader.loaded(classifier))
@@ -123,6 +134,7 @@ def _rescore(args: argparse.Namespace) -> int:
     from scorer.store import queue_rescore
 
     settings = Settings.from_env()
+    _check_database(settings)
     engine = make_engine(settings.database_url)
     with make_session_factory(engine).begin() as session:
         job = queue_rescore(
