@@ -159,7 +159,7 @@ def test_history_limit_truncates_and_says_so(app: TestApp, sessions, loader) -> 
     assert body["from"] == "2026-11-25T00:00:00Z"
 
 
-def test_a_database_failure_is_a_json_500_that_leaks_nothing(
+def test_a_missing_database_is_a_json_503_that_leaks_nothing(
     settings: Settings,
     loader: ModelLoader,
     tmp_path,  # type: ignore[no-untyped-def]
@@ -169,10 +169,11 @@ def test_a_database_failure_is_a_json_500_that_leaks_nothing(
     broken = make_engine(f"sqlite:///{tmp_path}/missing-dir/secret-name.db")
     app = TestApp(create_app(settings, sessions=make_session_factory(broken), loader=loader))
 
-    response = app.get(
-        "/v1/scores/latest?tickers=AAPL", headers=AUTH, status=500, expect_errors=True
-    )  # the traceback goes to the server's error log
-    assert response.json == {"error": "internal_error", "message": "500 Internal Server Error"}
+    response = app.get("/v1/scores/latest?tickers=AAPL", headers=AUTH, status=503)
+    assert response.json == {
+        "error": "unavailable",
+        "message": "the database is unreachable; retry later",
+    }
     assert "secret-name" not in response.text
     # Health still answers (queue depth unknown) rather than failing with the database.
     assert app.get("/v1/health").json["queue_depth"] == {"pending": None, "rescore_jobs": None}

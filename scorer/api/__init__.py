@@ -13,7 +13,7 @@ import bottle
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from scorer.api import health, scores
+from scorer.api import articles, health, openapi, scores, watchlist
 from scorer.api.http import install_errors
 from scorer.config import Settings
 from scorer.model import ModelLoader
@@ -36,5 +36,8 @@ def create_app(
     assert isinstance(engine, Engine)
     health.install(app, settings, sessions=sessions, loader=loader, role=role, clock=clock)
     scores.install(app, settings, engine)
+    articles.install(app, settings, engine)
+    watchlist.install(app, settings, engine)
+    openapi.install(app)
     install_errors(app)
     return app
