@@ -252,7 +252,12 @@ def paths() -> J:
             "get": {
                 "summary": "this document (public)",
                 "security": [],
-                "responses": {"200": _ok("OpenAPI", "OpenAPI 3.1"), **_COMMON},
+                "parameters": [{"$ref": "#/components/parameters/IfNoneMatch"}],
+                "responses": {
+                    "200": _ok("OpenAPI", "OpenAPI 3.1"),
+                    "304": _READ["304"],
+                    **_COMMON,
+                },
             }
         },
         "/v1/scores/latest": _read("the score of each ticker's newest news", "Latest", ["Tickers"]),
