@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from webtest import TestApp
@@ -64,7 +65,8 @@ def test_health_is_200_with_the_contract_fields_once_loaded(
     response = app.get("/v1/health", status=200)
     body = response.json
     assert body["status"] == "ok" and body["model_loaded"] is True
-    assert body["model_sha"] == "unknown" and body["model_id"] == settings.finbert_model
+    # A local model directory shows by its name only: public health shows no path.
+    assert body["model_sha"] == "unknown" and body["model_id"] == Path(settings.finbert_model).name
     assert body["queue_depth"] == {"pending": 0, "rescore_jobs": 0}
     assert isinstance(body["uptime_seconds"], int) and body["version"] == "1.0.0"
     assert response.headers["Cache-Control"] == "no-store"
