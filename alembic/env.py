@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from logging.config import fileConfig
 
 from alembic import context
-from scorer.config import database_url_from_env
-from scorer.db import make_engine
+from scorer.config import ConfigError, database_url_from_env
+from scorer.db import check_reachable, make_engine
 from scorer.models import Base
 
 config = context.config
@@ -33,7 +34,13 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(database_url_from_env())
+    try:
+        url = database_url_from_env()
+        check_reachable(url)
+    except ConfigError as exc:
+        # The release phase's log: one line naming DATABASE_URL and the host, no traceback.
+        sys.exit(f"configuration error: {exc}")
+    engine = make_engine(url)
     with engine.connect() as conn:
         _run(conn)
     engine.dispose()

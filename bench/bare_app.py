@@ -1,7 +1,9 @@
-"""The anchor for ``/v1/scores/latest``: bare Bottle, one plain sqlite3 query per
-ticker, no auth, no validation, minimal JSON. Run by bench/latest.py as
+"""The anchor for ``/v1/scores/latest``: bare Bottle, one plain query per ticker
+(sqlite3, or psycopg on Postgres), no auth, no validation, minimal JSON. Run by
+bench/latest.py as
 
     BENCH_DB=path.db gunicorn -k gthread --threads N bench.bare_app:app
+    BENCH_DB=postgresql://user@host/db gunicorn ... bench.bare_app:app
 
 It reads the same rows as the service (the event joined to its article, newest
 news first, through the same ``ix_score_events_ticker_published`` index)."""
@@ -12,6 +14,7 @@ import json
 import os
 import sqlite3
 import threading
+from typing import Any
 
 import bottle
 
@@ -25,13 +28,26 @@ QUERY = (
 _local = threading.local()
 
 
-def _conn() -> sqlite3.Connection:
+POSTGRES = DB.startswith("postgresql")
+
+
+def _conn() -> Any:
     # One connection per gunicorn thread, kept for the process's life.
     conn = getattr(_local, "conn", None)
     if conn is None:
-        conn = _local.conn = sqlite3.connect(DB, timeout=30)
-        conn.execute("PRAGMA busy_timeout=30000")
+        if POSTGRES:
+            import psycopg
+
+            conn = _local.conn = psycopg.connect(DB, autocommit=True)
+        else:
+            conn = _local.conn = sqlite3.connect(DB, timeout=30)
+            conn.execute("PRAGMA busy_timeout=30000")
     return conn
+
+
+def _row(row: Any) -> Any:
+    # psycopg hands back datetimes; sqlite3 the stored text: both as text in JSON.
+    return None if row is None else [str(v) if hasattr(v, "isoformat") else v for v in row]
 
 
 app = bottle.Bottle()
@@ -40,6 +56,9 @@ app = bottle.Bottle()
 @app.get("/v1/scores/latest")
 def latest() -> str:
     conn = _conn()
-    rows = [conn.execute(QUERY, (t,)).fetchone() for t in bottle.request.query.tickers.split(",")]
+    query = QUERY.replace("?", "%s") if POSTGRES else QUERY
+    rows = [
+        _row(conn.execute(query, (t,)).fetchone()) for t in bottle.request.query.tickers.split(",")
+    ]
     bottle.response.content_type = "application/json"
     return json.dumps({"data": [r for r in rows if r is not None]})

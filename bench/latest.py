@@ -2,15 +2,18 @@
 
 One run (see bench/README.md):
 
-1. builds a SQLite database with the real schema (alembic) holding 100 tickers x
-   1,000 articles = 100k score events;
+1. builds a database with the real schema (alembic) holding 100 tickers x
+   1,000 articles = 100k score events: a SQLite file, and a throwaway database on the
+   local Postgres (``--postgres-url``, dropped at the end; ``--databases`` picks);
 2. starts two gunicorn processes on loopback: the bare anchor (bench/bare_app.py)
    and the real service (``scorer.wsgi:app`` with ``-c python:scorer.gunicorn_conf``,
    a tiny model so health comes up), with the same worker and thread counts;
 3. drives each with wrk (16 connections, 10 random tickers of the 100 per request,
    drawn from 200 fixed lists), alternating anchor/ours for several rounds;
 4. runs one more round of each while a separate process writes scoring batches
-   (64 score events per transaction every 200 ms) into the same database.
+   (64 score events per transaction every 200 ms) into the same database;
+5. measures ``/v1/articles`` (ours only: the anchor has no such route): the first
+   page and the tenth (its cursor fetched by paging from the first), 50 per page.
 
 Needs ``wrk`` (``apt-get install -y wrk``). Every load loop is bounded in time.
 """
@@ -89,16 +92,38 @@ def _article(article_id: int, ticker: str, published: datetime) -> dict[str, Any
     }
 
 
-def build_db(path: Path) -> None:
+def sqlite_path(url: str) -> Path | None:
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite") else None
+
+
+def fresh_postgres(admin_url: str, name: str, *, drop_only: bool = False) -> str:
+    """(Re)create the throwaway database ``name`` on the server of ``admin_url``."""
+    from sqlalchemy import create_engine, make_url
+
+    admin = create_engine(
+        admin_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = make_url(str(admin.url)).set(database=name).render_as_string(hide_password=False)
+    admin.dispose()
+    return url
+
+
+def build_db(url: str) -> None:
     """Migrate (alembic, as the release phase does), then bulk-insert with Core."""
     from sqlalchemy import insert
 
     from scorer.db import make_engine, migrate
     from scorer.models import Article, ArticleTicker, ScoreEvent
 
-    for suffix in ("", "-wal", "-shm", ".scheduler.lock"):
+    path = sqlite_path(url)
+    for suffix in ("", "-wal", "-shm", ".scheduler.lock") if path else ():
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    engine = make_engine(f"sqlite:///{path}")
+    engine = make_engine(url)
     migrate(engine)
 
     rng = random.Random(11)
@@ -117,11 +142,13 @@ def build_db(path: Path) -> None:
         conn.execute(insert(ScoreEvent), events)
     with engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        if path:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.commit()
     engine.dispose()
 
 
-def writer(db: Path, seconds: float, interval: float, batch: int) -> None:
+def writer(url: str, seconds: float, interval: float, batch: int) -> None:
     """A scoring batch every ``interval``: ``batch`` new articles with their ticker and
     score event, one transaction each (as jobs/ingest.py + jobs/score.py commit),
     through scorer.db.make_engine (WAL, busy timeout). Stops after ``seconds``."""
@@ -130,7 +157,7 @@ def writer(db: Path, seconds: float, interval: float, batch: int) -> None:
     from scorer.db import make_engine
     from scorer.models import Article, ArticleTicker, ScoreEvent
 
-    engine = make_engine(f"sqlite:///{db}")
+    engine = make_engine(url)
     with engine.connect() as conn:
         next_id = int(conn.scalar(select(func.max(Article.id))) or 0) + 1
     rng, names = random.Random(), tickers()
@@ -165,13 +192,13 @@ def writer(db: Path, seconds: float, interval: float, batch: int) -> None:
 # --- servers and load ---------------------------------------------------------------
 
 
-def server_env(db: Path, model: Path) -> dict[str, str]:
+def server_env(url: str, model: Path) -> dict[str, str]:
     """A clean environment: nothing inherited that could reach Sentry or another DB."""
     keep = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
     return {
         **keep,
         "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": f"sqlite:///{db}",
+        "DATABASE_URL": url,
         "RACK_SERVICE_TOKEN": TOKEN,
         "FINBERT_MODEL": str(model),
         # No prepared ONNX artifact here: the tiny model loads with transformers (the
@@ -180,7 +207,8 @@ def server_env(db: Path, model: Path) -> dict[str, str]:
         "ENV": "development",
         "POLL_INTERVAL": "3600",  # at most one (empty) cycle, and only inside market hours
         "MODEL_THREADS": "1",
-        "BENCH_DB": str(db),
+        # The anchor's driver URL: a file path for sqlite3, a libpq URL for psycopg.
+        "BENCH_DB": str(sqlite_path(url) or url.replace("postgresql+psycopg://", "postgresql://")),
     }
 
 
@@ -292,6 +320,32 @@ def write_lua(path: Path, lists: list[list[str]]) -> None:
     path.write_text(LUA % {"paths": paths, "token": TOKEN})
 
 
+def write_paths_lua(path: Path, urls: list[str]) -> None:
+    path.write_text(LUA % {"paths": ",".join(f'"{u}"' for u in urls), "token": TOKEN})
+
+
+def articles_pages(port: int, work: Path, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """/v1/articles, 50 per page: the first page, and the tenth (cursor from paging)."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    base = f"http://127.0.0.1:{port}/v1/articles?limit=50"
+    url, cursor = base, None
+    for _ in range(9):
+        status, body = get(url, auth)
+        assert status == 200, (status, body[:200])
+        cursor = json.loads(body)["next_cursor"]
+        url = f"{base}&cursor={cursor}"
+    out = {}
+    for name, path in (
+        ("first page", "/v1/articles?limit=50"),
+        ("tenth page", url[len(f"http://127.0.0.1:{port}") :]),
+    ):
+        lua = work / f"articles-{name.split()[0]}.lua"
+        write_paths_lua(lua, [path])
+        out[name] = r = measure(port, lua, args)
+        print(fmt(f"articles {name}", r), flush=True)
+    return out
+
+
 def wrk(port: int, lua: Path, seconds: float, connections: int) -> dict[str, Any]:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s", "-s", str(lua)]
     out = subprocess.run(
@@ -345,39 +399,64 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, help="override gunicorn threads, for both")
-    parser.add_argument("--reuse-db", action="store_true", help="skip building if it exists")
+    parser.add_argument("--reuse-db", action="store_true", help="skip building the SQLite file")
     parser.add_argument("--port", type=int, default=18431, help="anchor; ours is port + 1")
+    parser.add_argument("--databases", default="sqlite,postgres", help="sqlite, postgres or both")
+    parser.add_argument(
+        "--postgres-url",
+        default="postgresql://postgres@127.0.0.1:5432/test",
+        help="a server to create the throwaway database reasonator_bench_latest on",
+    )
     sub = parser.add_subparsers(dest="command")
     w = sub.add_parser("writer", help="internal: the scoring-batch writer")
-    w.add_argument("db", type=Path)
+    w.add_argument("url")
     w.add_argument("--seconds", type=float, required=True)
     w.add_argument("--interval", type=float, default=0.2)
     w.add_argument("--batch", type=int, default=64)
     args = parser.parse_args()
     if args.command == "writer":
-        writer(args.db, args.seconds, args.interval, args.batch)
+        writer(args.url, args.seconds, args.interval, args.batch)
         return
 
     work = args.workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    db = work / "latest.db"
-    if not (args.reuse_db and db.exists()):
-        started = time.monotonic()
-        build_db(db)
-        print(f"built {db} in {time.monotonic() - started:.1f}s", flush=True)
     model = work / "tiny-model"
     if not (model / "config.json").exists():
         from tests.tiny_model import build_tiny_model
 
         build_tiny_model(model)
+    verdicts = []
+    for kind in [d.strip() for d in args.databases.split(",") if d.strip()]:
+        print(f"\n=== {kind} ===", flush=True)
+        if kind == "sqlite":
+            url = f"sqlite:///{work / 'latest.db'}"
+            if not (args.reuse_db and (work / "latest.db").exists()):
+                started = time.monotonic()
+                build_db(url)
+                print(f"built {url} in {time.monotonic() - started:.1f}s", flush=True)
+            verdicts.append(f"{kind}: " + run(url, model, work, args))
+            continue
+        url = fresh_postgres(args.postgres_url, "reasonator_bench_latest")
+        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+        try:
+            started = time.monotonic()
+            build_db(url)
+            print(f"built reasonator_bench_latest in {time.monotonic() - started:.1f}s", flush=True)
+            verdicts.append(f"{kind}: " + run(url, model, work, args))
+        finally:
+            fresh_postgres(args.postgres_url, "reasonator_bench_latest", drop_only=True)
+    print("\n" + "\n".join(verdicts))
 
+
+def run(url: str, model: Path, work: Path, args: argparse.Namespace) -> str:
+    """One database: anchor vs ours, rounds, a round while scoring, articles pages."""
     rng = random.Random(3)
     names = tickers()
     lists = [rng.sample(names, PER_REQUEST) for _ in range(N_LISTS)]
     lua = work / "latest.lua"
     write_lua(lua, lists)
 
-    env = server_env(db, model)
+    env = server_env(url, model)
     workers, threads = concurrency(env)
     threads = args.threads or threads
     print(f"gunicorn for both: workers={workers} gthread threads={threads}", flush=True)
@@ -398,63 +477,71 @@ def main() -> None:
         )
         print(f"ours: health {'200' if healthy else 'still 503 (latest needs no model)'}")
         check_responses(anchor_port, ours_port, lists)
-
-        print(
-            f"\nload: wrk -t2 -c{args.connections}, {args.warmup:g}s warm-up + "
-            f"{args.seconds:g}s measured, 10 tickers/request from {N_LISTS} lists",
-            flush=True,
-        )
-        results: dict[str, list[dict[str, Any]]] = {"anchor": [], "ours": []}
-        for n in range(1, args.rounds + 1):
-            for name, port in (("anchor", anchor_port), ("ours", ours_port)):
-                results[name].append(r := measure(port, lua, args))
-                print(fmt(f"round {n} {name}", r), flush=True)
-
-        med = {
-            name: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms")}
-            for name, rs in results.items()
-        }
-        ratios = [
-            o["rps"] / a["rps"] for a, o in zip(results["anchor"], results["ours"], strict=True)
-        ]
-        print("\nmedians:")
-        for name in ("anchor", "ours"):
-            m = med[name]
-            print(
-                f"  {name:<7} {m['rps']:8.0f} req/s   p50 {m['p50_ms']:6.2f} ms   "
-                f"p99 {m['p99_ms']:6.2f} ms"
-            )
-        print(
-            f"  ratio ours/anchor req/s: median {statistics.median(ratios):.2f} "
-            f"(per round {', '.join(f'{x:.2f}' for x in ratios)}); "
-            f"p99 ours/anchor {med['ours']['p99_ms'] / med['anchor']['p99_ms']:.2f}"
-        )
-
-        print("\nwhile scoring (64 events/transaction every 200 ms in a separate process):")
-        scoring = {}
-        for name, port in (("anchor", anchor_port), ("ours", ours_port)):
-            wrk(port, lua, args.warmup, args.connections)
-            writing = subprocess.Popen(
-                [sys.executable, __file__, "writer", str(db), "--seconds", f"{args.seconds + 1:g}"],
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            time.sleep(0.5)  # the writer is committing before the load starts
-            scoring[name] = r = wrk(port, lua, args.seconds, args.connections)
-            out, _ = writing.communicate(timeout=args.seconds + 30)
-            print(fmt(f"{name} while scoring", r) + f"\n    writer: {out.strip()}", flush=True)
-        errors = sum(r["errors"] for rs in results.values() for r in rs)
-        errors += sum(r["errors"] for r in scoring.values())
-        print(
-            f"\nverdict: ours {med['ours']['rps']:.0f} req/s vs anchor {med['anchor']['rps']:.0f}; "
-            f"p99 {med['ours']['p99_ms']:.1f} ms vs {med['anchor']['p99_ms']:.1f} ms; "
-            f"p99 while scoring {scoring['ours']['p99_ms']:.1f} ms (target <= 50); "
-            f"errors {errors}"
-        )
+        return compare(anchor_port, ours_port, url, lua, work, args)
     finally:
         for proc in procs:
             stop(proc)
+
+
+def compare(
+    anchor_port: int, ours_port: int, url: str, lua: Path, work: Path, args: argparse.Namespace
+) -> str:
+    print(
+        f"\nload: wrk -t2 -c{args.connections}, {args.warmup:g}s warm-up + "
+        f"{args.seconds:g}s measured, 10 tickers/request from {N_LISTS} lists",
+        flush=True,
+    )
+    results: dict[str, list[dict[str, Any]]] = {"anchor": [], "ours": []}
+    for n in range(1, args.rounds + 1):
+        for name, port in (("anchor", anchor_port), ("ours", ours_port)):
+            results[name].append(r := measure(port, lua, args))
+            print(fmt(f"round {n} {name}", r), flush=True)
+
+    med = {
+        name: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms")}
+        for name, rs in results.items()
+    }
+    ratios = [o["rps"] / a["rps"] for a, o in zip(results["anchor"], results["ours"], strict=True)]
+    print("\nmedians:")
+    for name in ("anchor", "ours"):
+        m = med[name]
+        print(
+            f"  {name:<7} {m['rps']:8.0f} req/s   p50 {m['p50_ms']:6.2f} ms   "
+            f"p99 {m['p99_ms']:6.2f} ms"
+        )
+    print(
+        f"  ratio ours/anchor req/s: median {statistics.median(ratios):.2f} "
+        f"(per round {', '.join(f'{x:.2f}' for x in ratios)}); "
+        f"p99 ours/anchor {med['ours']['p99_ms'] / med['anchor']['p99_ms']:.2f}"
+    )
+
+    print("\nwhile scoring (64 events/transaction every 200 ms in a separate process):")
+    scoring = {}
+    for name, port in (("anchor", anchor_port), ("ours", ours_port)):
+        wrk(port, lua, args.warmup, args.connections)
+        writing = subprocess.Popen(
+            [sys.executable, __file__, "writer", url, "--seconds", f"{args.seconds + 1:g}"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(0.5)  # the writer is committing before the load starts
+        scoring[name] = r = wrk(port, lua, args.seconds, args.connections)
+        out, _ = writing.communicate(timeout=args.seconds + 30)
+        print(fmt(f"{name} while scoring", r) + f"\n    writer: {out.strip()}", flush=True)
+
+    print("\n/v1/articles, 50 per page (ours):")
+    pages = articles_pages(ours_port, work, args)
+    errors = sum(r["errors"] for rs in results.values() for r in rs)
+    errors += sum(r["errors"] for r in scoring.values()) + sum(r["errors"] for r in pages.values())
+    return (
+        f"latest ours {med['ours']['rps']:.0f} req/s vs anchor {med['anchor']['rps']:.0f} "
+        f"({statistics.median(ratios):.2f}x); "
+        f"p99 {med['ours']['p99_ms']:.1f} ms vs {med['anchor']['p99_ms']:.1f} ms; "
+        f"p99 while scoring {scoring['ours']['p99_ms']:.1f} ms (target <= 50); "
+        f"articles p99 first page {pages['first page']['p99_ms']:.1f} ms, "
+        f"tenth {pages['tenth page']['p99_ms']:.1f} ms; errors {errors}"
+    )
 
 
 if __name__ == "__main__":

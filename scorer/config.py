@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 from scorer import market
 from scorer.sources import (
@@ -129,16 +130,57 @@ def _contact(raw: str) -> str:
 
 def database_url(raw: str | None) -> str:
     """Map ``DATABASE_URL`` to a SQLAlchemy URL: unset means the SQLite file, and
-    Heroku's ``postgres://`` means Postgres through psycopg 3."""
+    Heroku's ``postgres://`` means Postgres through psycopg 3.
+
+    Checked here, not by the driver: a Postgres URL needs a host and a database (with
+    neither, libpq falls back to a local socket and would migrate another database),
+    a port is a number, a SQLite URL names a file. Messages name the host, never the
+    password (nor the whole URL, which carries it).
+    """
     if not raw:
         return SQLITE_DEFAULT
     for prefix in ("postgres://", "postgresql://"):
         if raw.startswith(prefix):
-            return "postgresql+psycopg://" + raw[len(prefix) :]
-    if raw.startswith(("postgresql+psycopg://", "sqlite:")):
+            raw = "postgresql+psycopg://" + raw[len(prefix) :]
+            break
+    if raw.startswith("postgresql+psycopg://"):
+        _check_postgres(raw)
         return raw
-    # Never echo the value: it carries the database password.
-    raise ValueError("must be a postgres://, postgresql:// or sqlite: URL")
+    if raw.startswith("sqlite:"):
+        if not raw.startswith("sqlite:///") or not raw.removeprefix("sqlite:///").strip():
+            raise ValueError("a SQLite URL is sqlite:///relative/path.db or sqlite:////abs/path.db")
+        return raw
+    raise ValueError("must be a postgres://, postgresql:// or sqlite:/// URL")
+
+
+def _check_postgres(raw: str) -> None:
+    parts = urlsplit(raw)
+    query = parse_qs(parts.query)
+    host = parts.hostname or (query.get("host") or [""])[0]
+    if not host:
+        raise ValueError("names no host: postgres://user:password@host:5432/database")
+    try:
+        port = parts.port  # ValueError when not a number or out of range
+    except ValueError:
+        raise ValueError(f"has a port that is not a number from 1 to 65535 (host {host})") from None
+    if port == 0:
+        raise ValueError(f"has port 0 (host {host})")
+    if not parts.path.strip("/"):
+        raise ValueError(f"names no database (host {host}): add /database_name after the host")
+
+
+def database_host(url: str) -> str:
+    """``host:port`` of a database URL (the SQLite file's name), for messages: never
+    the user or password."""
+    if url.startswith("sqlite:"):
+        return Path(url.removeprefix("sqlite:///")).name or "sqlite"
+    parts = urlsplit(url)
+    host = parts.hostname or (parse_qs(parts.query).get("host") or ["local socket"])[0]
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        port = 5432
+    return f"{host}:{port}"
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -229,6 +271,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SOURCE_VERSION", "source_version", None, _revision,
             "the built commit (set by Heroku at build time); Sentry's release when "
             "`HEROKU_SLUG_COMMIT` is unset", "unset"),
+    # issue 11: the database outage contract
+    Setting("DB_OUTAGE_GRACE", "db_outage_grace", 60, _int(0, 3600),
+            "seconds the database may be unreachable before health turns 503 `degraded`",
+            "`60`"),
 )  # fmt: skip
 BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -273,6 +319,8 @@ class Settings:
     service_token_next: str | None
     heroku_slug_commit: str | None
     source_version: str | None
+    # issue 11
+    db_outage_grace: int
 
     def __repr__(self) -> str:
         secret = {s.field for s in SETTINGS if s.secret}

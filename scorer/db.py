@@ -6,11 +6,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event, make_url
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from scorer.config import ConfigError, database_host
 from scorer.models import Base
+
+CONNECT_TIMEOUT = 2  # seconds; libpq's connect_timeout takes whole seconds
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
@@ -27,7 +32,61 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=2, pool_pre_ping=True)
+    # A dead database must fail a request fast (503 within 2 s), not hang it: libpq's
+    # connect_timeout bounds a connection attempt to an unreachable host, pool_timeout
+    # the wait for a free connection, and TCP keepalives notice a peer that vanished.
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=2,
+        pool_pre_ping=True,
+        pool_timeout=CONNECT_TIMEOUT,
+        connect_args={
+            "connect_timeout": CONNECT_TIMEOUT,
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+        },
+    )
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether a database error means "the database is unreachable" (refused, gone,
+    timed out, connection lost, file missing) rather than a bug in a statement."""
+    if isinstance(exc, sa_exc.TimeoutError):  # no connection from the pool in time
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa_exc.OperationalError | sa_exc.InterfaceError
+        )
+    return False
+
+
+def check_reachable(url: str) -> None:
+    """Connect once (at most ``CONNECT_TIMEOUT`` seconds) or raise ConfigError with one
+    line naming DATABASE_URL and the host, never the password: what ``serve``,
+    ``run-once``, ``rescore`` and the release phase print before exiting non-zero."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except DBAPIError as exc:
+        raise ConfigError(
+            f"DATABASE_URL: cannot connect to {database_host(url)}: {_reason(exc, url)}"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def _reason(exc: DBAPIError, url: str) -> str:
+    """The driver's first line, minus libpq's preamble, bounded, password scrubbed."""
+    first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+    reason = first.rsplit("failed: ", 1)[-1].strip() or first
+    password = make_url(url).password
+    if password:
+        reason = reason.replace(str(password), "***")
+    return reason[:200]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

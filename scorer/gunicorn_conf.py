@@ -19,6 +19,13 @@ graceful_timeout = 20
 timeout = 30
 keepalive = 5
 accesslog = None  # the Heroku router logs every request already
+# gunicorn answers these itself, in HTML, before the app sees the request (README,
+# "Errors"): a request line past 4094 bytes is its 414, a header past 8190 bytes its 431.
+# Below them the app answers in JSON (query string > 2048 bytes: 414; an Authorization or
+# If-None-Match header > 1024 bytes: 431).
+limit_request_line = 4094
+limit_request_field_size = 8190
+limit_request_fields = 100
 
 
 def worker_exit(server: Any, worker: Any) -> None:

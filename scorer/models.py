@@ -99,6 +99,8 @@ class Article(Base):
     """A news item, stored before it is scored."""
 
     __tablename__ = "articles"
+    # GET /v1/articles pages newest first by (published_at, id): one index walk.
+    __table_args__ = (Index("ix_articles_published_id", "published_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dedup_key: Mapped[str] = mapped_column(String(64), unique=True)

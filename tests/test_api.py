@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from webtest import TestApp
@@ -65,7 +66,8 @@ def test_health_is_200_with_the_contract_fields_once_loaded(
     response = app.get("/v1/health", status=200)
     body = response.json
     assert body["status"] == "ok" and body["model_loaded"] is True
-    assert body["model_sha"] == "unknown" and body["model_id"] == settings.finbert_model
+    # A local model directory shows by its name only: public health shows no path.
+    assert body["model_sha"] == "unknown" and body["model_id"] == Path(settings.finbert_model).name
     assert body["queue_depth"] == {"pending": 0, "rescore_jobs": 0}
     assert isinstance(body["uptime_seconds"], int) and body["version"] == "1.0.0"
     assert response.headers["Cache-Control"] == "no-store"
@@ -160,7 +162,7 @@ def test_history_limit_truncates_and_says_so(app: TestApp, sessions, loader) -> 
     assert body["from"] == "2026-11-25T00:00:00Z"
 
 
-def test_a_database_failure_is_a_json_500_that_leaks_nothing(
+def test_a_missing_database_is_a_json_503_that_leaks_nothing(
     settings: Settings,
     loader: ModelLoader,
     tmp_path,  # type: ignore[no-untyped-def]
@@ -170,10 +172,11 @@ def test_a_database_failure_is_a_json_500_that_leaks_nothing(
     broken = make_engine(f"sqlite:///{tmp_path}/missing-dir/secret-name.db")
     app = TestApp(create_app(settings, sessions=make_session_factory(broken), loader=loader))
 
-    response = app.get(
-        "/v1/scores/latest?tickers=AAPL", headers=AUTH, status=500, expect_errors=True
-    )  # the traceback goes to the server's error log
-    assert response.json == {"error": "internal_error", "message": "500 Internal Server Error"}
+    response = app.get("/v1/scores/latest?tickers=AAPL", headers=AUTH, status=503)
+    assert response.json == {
+        "error": "unavailable",
+        "message": "the database is unreachable; retry later",
+    }
     assert "secret-name" not in response.text
     # Health still answers (queue depth unknown) rather than failing with the database.
     assert app.get("/v1/health").json["queue_depth"] == {"pending": None, "rescore_jobs": None}

@@ -13,7 +13,7 @@ import bottle
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from scorer.api import feeds, health, scores
+from scorer.api import articles, feeds, health, openapi, scores, watchlist
 from scorer.api.http import install_errors
 from scorer.config import Settings
 from scorer.model import ModelLoader
@@ -37,5 +37,8 @@ def create_app(
     health.install(app, settings, sessions=sessions, loader=loader, role=role, clock=clock)
     scores.install(app, settings, engine)
     feeds.install(app, settings, sessions)
+    articles.install(app, settings, engine)
+    watchlist.install(app, settings, engine)
+    openapi.install(app)
     install_errors(app)
     return app

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
-import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import bottle
@@ -30,7 +31,7 @@ def install(
     clock: Callable[[], float],
 ) -> None:
     started = clock()
-    depth = _CachedDepth(sessions)
+    probe = DatabaseProbe(sessions, clock=clock)
 
     @app.get("/v1/health")
     def health() -> str:
@@ -39,25 +40,40 @@ def install(
         if classifier is None:
             body: dict[str, Any] = {"status": "warming_up", "model_loaded": False}
             if loader.reason:
-                body["reason"] = loader.reason
+                body["reason"] = public_text(loader.reason)
             return send_json(body, status=503)
+        depth = probe.get(classifier.model_id, classifier.revision)
+        down = probe.down_for()
         artifact, warnings = artifact_summary(getattr(classifier, "manifest", None))
-        return send_json(
-            {
-                "status": "ok",
-                "model_loaded": True,
-                "model_id": classifier.model_id,
-                "model_sha": classifier.revision,
-                "queue_depth": depth.get(classifier.model_id, classifier.revision),
-                "uptime_seconds": int(clock() - started),
-                "version": __version__,
-                "env": settings.env,
-                "flag_reasonator": settings.flag_reasonator,
-                "role": role(),
-                "artifact": artifact,
-                **({"warnings": warnings} if warnings else {}),
-            }
-        )
+        body = {
+            "status": "ok",
+            "model_loaded": True,
+            "model_id": public_model_id(classifier.model_id),
+            "model_sha": classifier.revision,
+            "queue_depth": depth,
+            "uptime_seconds": int(clock() - started),
+            "version": __version__,
+            "env": settings.env,
+            "flag_reasonator": settings.flag_reasonator,
+            "role": role(),
+            "database": "ok" if down is None else "unreachable",
+            "artifact": artifact,
+            **({"warnings": warnings} if warnings else {}),
+        }
+        if down is not None and down >= settings.db_outage_grace:
+            # Past the grace period a real outage, not a blip: 503, so the keep-alive's
+            # escalation fires; it turns 200 again on the first probe that succeeds.
+            body["status"] = "degraded"
+            body["reason"] = f"database unreachable for {int(down)} s"
+            return send_json(body, status=503)
+        return send_json(body)
+
+
+def public_model_id(model_id: str) -> str:
+    """A hub id as it is; a local model directory by its name only: public health
+    shows no filesystem path."""
+    path = Path(model_id)
+    return path.name if path.is_absolute() or path.is_dir() else model_id
 
 
 def artifact_summary(manifest: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[str]]:
@@ -81,29 +97,68 @@ def artifact_summary(manifest: dict[str, Any] | None) -> tuple[dict[str, Any] | 
     return summary, warnings
 
 
-class _CachedDepth:
-    """Queue depth for health, refreshed at most every few seconds and never fatal."""
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/])(?:/[^\s'\"/,;:]+)+/?")
 
-    def __init__(self, sessions: sessionmaker[Session], ttl: float = 5.0) -> None:
-        self._sessions, self._ttl = sessions, ttl
+
+def public_text(text: str) -> str:
+    """A message with every absolute path cut to its last part (``/app/var/model`` ->
+    ``model``): loading errors name directories, public health must not."""
+    return _ABSOLUTE_PATH.sub(lambda m: Path(m.group(0)).name or "/", text)
+
+
+class DatabaseProbe:
+    """Queue depth for health, and whether the database answers, refreshed at most
+    every ``ttl`` seconds in a background thread. A request waits at most ``wait``
+    seconds for a refresh, then answers with the last values: health never waits on
+    a dead or slow database."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        clock: Callable[[], float],
+        ttl: float = 5.0,
+        wait: float = 0.5,
+    ) -> None:
+        self._sessions, self._clock, self._ttl, self._wait = sessions, clock, ttl, wait
         self._lock = threading.Lock()
         self._value: dict[str, int | None] = {"pending": None, "rescore_jobs": None}
         self._at = float("-inf")
+        self._running: threading.Thread | None = None
+        self.down_since: float | None = None  # clock() of the first failure in a row
 
     def get(self, model_id: str, revision: str) -> dict[str, int | None]:
-        now = time.monotonic()
-        if now - self._at < self._ttl or not self._lock.acquire(blocking=False):
-            return self._value  # another thread is counting: answer at once
+        with self._lock:
+            due = self._clock() - self._at >= self._ttl
+            if due and self._running is None:
+                self._running = threading.Thread(
+                    target=self._refresh, args=(model_id, revision), daemon=True
+                )
+                self._running.start()
+            running = self._running
+        if running is not None:
+            running.join(self._wait)
+        return self._value
+
+    def down_for(self) -> float | None:
+        """Seconds the database has been unreachable, or None while it answers."""
+        since = self.down_since
+        return None if since is None else max(0.0, self._clock() - since)
+
+    def _refresh(self, model_id: str, revision: str) -> None:
         try:
             with self._sessions() as session:
                 self._value = {
                     "pending": queue_depth(session, model_id, revision),
                     "rescore_jobs": open_jobs(session),
                 }
-        except Exception:  # health must answer even when the database does not
-            log.warning("queue depth unavailable", exc_info=True)
+            self.down_since = None
+        except Exception as exc:  # noqa: BLE001 - health answers whatever the database does
+            log.warning("database probe failed: %s", type(exc).__name__)
             self._value = {"pending": None, "rescore_jobs": None}
+            if self.down_since is None:
+                self.down_since = self._clock()
         finally:
-            self._at = now
-            self._lock.release()
-        return self._value
+            with self._lock:
+                self._at = self._clock()
+                self._running = None

@@ -1,25 +1,39 @@
-"""What every route shares: JSON bodies, ETags, one error shape, bearer auth."""
+"""What every route shares: JSON bodies, ETags, one error shape, bearer auth, and
+the mapping of a database outage to 503."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import bottle
+from sqlalchemy import exc as sa_exc
 
 from scorer.config import Settings
+from scorer.db import is_outage
+
+log = logging.getLogger(__name__)
 
 ERRORS = {
     400: "bad_request",
     401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
+    414: "uri_too_long",
+    431: "header_too_large",
     500: "internal_error",
+    503: "unavailable",
 }
+# Past these the app answers 414/431 itself; gunicorn's own limits (larger, see
+# scorer/gunicorn_conf.py) answer before the app with its HTML 400.
+MAX_QUERY = 2048
+MAX_HEADER = 1024
+RETRY_AFTER = 5  # seconds a client should wait after a 503 for a database outage
 
 
 class BadRequest(Exception):
@@ -35,6 +49,34 @@ def iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def wsgi_text(raw: str) -> str:
+    """A WSGI environ string (PEP 3333: bytes held as latin-1) as the UTF-8 text the
+    client meant; bytes that are not UTF-8 become U+FFFD instead of an exception
+    (Bottle's own ``get_header`` raises UnicodeDecodeError on them)."""
+    try:
+        data = raw.encode("latin-1")
+    except UnicodeEncodeError:  # not from a real server: already text
+        return raw
+    return data.decode("utf-8", errors="replace")
+
+
+def header(name: str) -> str:
+    """A request header as text ('' when absent), safe for any bytes; a 431 when
+    longer than any header this API reads needs to be."""
+    key = "HTTP_" + name.upper().replace("-", "_")
+    raw = bottle.request.environ.get(key)
+    if not isinstance(raw, str):
+        return ""
+    if len(raw) > MAX_HEADER:
+        raise bottle.HTTPError(431, f"the {name} header is longer than {MAX_HEADER} bytes")
+    return wsgi_text(raw)
+
+
+def error_body(status: int, message: str) -> str:
+    """The one error shape, for every status, formatted as every other body."""
+    return dumps({"error": ERRORS.get(status, "error"), "message": message})
+
+
 def send_json(body: dict[str, Any], *, status: int = 200, cache: bool = False) -> str:
     return send(dumps(body), status=status, cache=cache)
 
@@ -48,21 +90,27 @@ def send(text: str, *, status: int = 200, cache: bool = False) -> str:
         bottle.response.set_header("ETag", etag)
         # private: per-token data; no-cache: always revalidate, which the ETag makes cheap.
         bottle.response.set_header("Cache-Control", "private, no-cache")
-        if etag in bottle.request.get_header("If-None-Match", ""):
+        if etag_matches(header("If-None-Match"), etag):
             bottle.response.status = 304
             return ""
     return text
 
 
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 If-None-Match: ``*`` matches any current representation; otherwise a
+    comma-separated list compared weakly (``W/"x"`` matches ``"x"``)."""
+    value = if_none_match.strip()
+    if value == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in value.split(",") if tag.strip())
+
+
 def authorize(settings: Settings) -> None:
     """Raise 401 unless the request carries one of the service's bearer tokens (the
-    current one, or the next during a rotation)."""
-    # The raw WSGI value (latin-1 text): Bottle's get_header decodes it as UTF-8 and
-    # raises on a non-UTF-8 byte, which made a malformed header a 500 (and a Sentry
-    # event with the header in a frame's locals) instead of a 401.
-    header = bottle.request.environ.get("HTTP_AUTHORIZATION") or ""
-    scheme, _, token = header.partition(" ")
-    given = token.strip().encode("latin-1", "replace")
+    current one, or the next during a rotation). The header is read by `header`, safe
+    for any bytes: a non-UTF-8 byte is a 401, never a 500."""
+    scheme, _, token = header("Authorization").partition(" ")
+    given = token.strip().encode()
     # compare_digest: the time taken must not tell how much of a token matched. Every
     # token is compared, so the time does not tell which one matched either.
     matched = False
@@ -77,27 +125,42 @@ def authorize(settings: Settings) -> None:
 
 
 def install_errors(app: bottle.Bottle) -> None:
-    """Every error answers one JSON shape; a BadRequest from a route is a 400."""
+    """Every error answers one JSON shape; a BadRequest from a route is a 400 and a
+    database outage a 503 with Retry-After."""
 
     def error(err: bottle.HTTPError) -> str:
         # A 500's traceback is already written to the server's error log by Bottle and
         # reported by Sentry's Bottle integration; the client gets no detail.
         message = err.body if isinstance(err.body, str) and err.status_code < 500 else None
+        if err.status_code == 503 and isinstance(err.body, str):
+            message = err.body  # ours, and free of detail: "the database is unreachable"
         bottle.response.content_type = "application/json"
-        return json.dumps(
-            {"error": ERRORS.get(err.status_code, "error"), "message": message or err.status_line}
-        )
+        return error_body(err.status_code, message or err.status_line)
 
     for status in ERRORS:
         app.error(status)(error)
-    app.install(_bad_request_plugin)
+    app.add_hook("before_request", _limit_query)
+    app.install(_errors_plugin)
 
 
-def _bad_request_plugin(callback: Callable[..., Any]) -> Callable[..., Any]:
+def _limit_query() -> None:
+    if len(bottle.request.environ.get("QUERY_STRING", "")) > MAX_QUERY:
+        raise bottle.HTTPError(414, f"the query string is longer than {MAX_QUERY} bytes")
+
+
+def _errors_plugin(callback: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return callback(*args, **kwargs)
         except BadRequest as exc:
-            return send_json({"error": "bad_request", "message": str(exc)}, status=400)
+            return send(error_body(400, str(exc)), status=400)
+        except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+            if not is_outage(exc):
+                raise  # a bug: Bottle's 500, with the traceback in the log
+            # One line, no traceback: an outage is not a bug, and the URL stays out.
+            cause = getattr(exc, "orig", None) or exc
+            log.warning("database unreachable: %s", type(cause).__name__)
+            bottle.response.set_header("Retry-After", str(RETRY_AFTER))
+            return send(error_body(503, "the database is unreachable; retry later"), status=503)
 
     return wrapper

@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from scorer.api.http import BadRequest
+import bottle
+
+from scorer.api.http import BadRequest, wsgi_text
 from scorer.tickers import parse_ticker, parse_tickers
 
 MAX_TICKERS = 50
 DEFAULT_LIMIT, MAX_LIMIT = 500, 5_000
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LABELS = ("positive", "negative", "neutral")
+
+
+def arg(name: str) -> str | None:
+    """A query parameter as the text the client sent (percent-decoded UTF-8; bytes
+    that are not UTF-8 become U+FFFD), or None when absent. Bottle decodes query
+    values as latin-1, which would echo "é" back as "Ã©"."""
+    raw = bottle.request.query.get(name)
+    return None if raw is None else wsgi_text(raw)
+
+
+def shown(raw: str, width: int = 40) -> str:
+    """A client's value quoted for a message: bounded, control characters escaped,
+    other characters (é, ü, 株) as they are."""
+    return repr(raw[:width])
+
+
+def span_before(end: datetime, span: timedelta) -> datetime:
+    """``end - span``, or the earliest instant when that would underflow (to=0001-01-01)."""
+    try:
+        return end - span
+    except OverflowError:
+        return EARLIEST
 
 
 def ticker(raw: str | None, name: str = "ticker") -> str:
@@ -16,8 +42,8 @@ def ticker(raw: str | None, name: str = "ticker") -> str:
         raise BadRequest(f"'{name}' is required")
     try:
         return parse_ticker(raw or "")
-    except ValueError as exc:
-        raise BadRequest(f"'{name}' has a {exc}") from None
+    except ValueError:
+        raise BadRequest(f"'{name}' has a malformed ticker {shown(raw or '', 20)}") from None
 
 
 def tickers(raw: str | None) -> list[str]:
@@ -42,20 +68,35 @@ def instant(name: str, raw: str | None) -> datetime | None:
         value = datetime.fromisoformat(raw.strip())
     except ValueError:
         raise BadRequest(
-            f"'{name}' must be an ISO 8601 date or date-time, got {raw[:40]!r}"
+            f"'{name}' must be an ISO 8601 date or date-time, got {shown(raw)}"
         ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def limit(raw: str | None) -> int:
-    if raw is None or not raw.strip():
-        return DEFAULT_LIMIT
     try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"'limit' must be a whole number, got {raw[:20]!r}") from None
-    if not 1 <= value <= MAX_LIMIT:
-        raise BadRequest(f"'limit' must be between 1 and {MAX_LIMIT}")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-14:00 is in the year 10000 in UTC
+        raise BadRequest(
+            f"'{name}' is out of range: {shown(raw)} is not in the years 1-9999 in UTC"
+        ) from None
+
+
+def limit(raw: str | None, default: int = DEFAULT_LIMIT, most: int = MAX_LIMIT) -> int:
+    if raw is None or not raw.strip():
+        return default
+    # isdecimal: int() would also take "١٢" (Arabic-Indic digits), "1_000" and " +5 ".
+    text = raw.strip()
+    if not (text.isascii() and text.isdecimal() and len(text) <= 9):
+        raise BadRequest(f"'limit' must be a whole number from 1 to {most}, got {shown(raw, 20)}")
+    value = int(text)
+    if not 1 <= value <= most:
+        raise BadRequest(f"'limit' must be between 1 and {most}")
+    return value
+
+
+def label(raw: str | None) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    value = raw.strip().lower()
+    if value not in LABELS:
+        raise BadRequest(f"'label' must be one of {', '.join(LABELS)}, got {shown(raw, 20)}")
     return value
 
 

@@ -28,9 +28,8 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
     @app.get("/v1/scores/latest")
     def latest() -> str:
         authorize(settings)
-        query = bottle.request.query
-        tickers = params.tickers(query.get("tickers"))
-        items = latest_items.get(tickers, params.min_relevance(query.get("min_relevance")))
+        tickers = params.tickers(params.arg("tickers"))
+        items = latest_items.get(tickers, params.min_relevance(params.arg("min_relevance")))
         # Assembled from per-ticker JSON texts: the same bytes as send_json would write.
         data = ",".join(text for text in items.values() if text is not None)
         missing = dumps([t for t, text in items.items() if text is None])
@@ -39,14 +38,15 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
     @app.get("/v1/scores/history")
     def history() -> str:
         authorize(settings)
-        query = bottle.request.query
-        ticker = params.ticker(query.get("ticker"))
-        end = params.instant("to", query.get("to")) or _next_minute(datetime.now(UTC))
-        start = params.instant("from", query.get("from")) or end - HISTORY_DEFAULT_SPAN
+        ticker = params.ticker(params.arg("ticker"))
+        end = params.instant("to", params.arg("to")) or _next_minute(datetime.now(UTC))
+        start = params.instant("from", params.arg("from")) or params.span_before(
+            end, HISTORY_DEFAULT_SPAN
+        )
         if start > end:
             raise BadRequest("'from' must not be after 'to'")
-        limit = params.limit(query.get("limit"))
-        least = params.min_relevance(query.get("min_relevance"))
+        limit = params.limit(params.arg("limit"))
+        least = params.min_relevance(params.arg("min_relevance"))
         stmt = (
             _EVENTS.where(
                 ScoreEvent.ticker == ticker,

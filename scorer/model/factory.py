@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-from scorer.config import Settings
+from scorer.config import ConfigError, Settings
 from scorer.model.base import Classifier
 
 log = logging.getLogger(__name__)
@@ -12,6 +13,24 @@ log = logging.getLogger(__name__)
 
 class ArtifactMismatch(RuntimeError):
     """The prepared artifact was built from another model or revision than configured."""
+
+
+class ModelNotFound(ConfigError):
+    """FINBERT_MODEL names a local directory that does not exist."""
+
+
+def check_model_path(model: str) -> None:
+    """Raise ModelNotFound when ``model`` is a path (absolute, ``./``, ``../``, ``~`` or
+    more than one ``/``) to nothing: otherwise the hub client answers "Repo id must be
+    in the form…", which sends people looking for a hub id. A hub id is ``org/name``.
+    The message shows the directory's name only: it reaches public health."""
+    path = Path(model).expanduser()
+    looks_local = model.startswith(("/", "./", "../", "~")) or model.count("/") > 1
+    if looks_local and not path.is_dir():
+        raise ModelNotFound(
+            f"FINBERT_MODEL: no model directory named {path.name!r} "
+            "(a local path that does not exist; a hub model id looks like 'org/name')"
+        )
 
 
 def load_classifier(settings: Settings) -> Classifier:
@@ -43,6 +62,7 @@ def load_classifier(settings: Settings) -> Classifier:
                 f"configured model {model}, artifact's {built[0]} in {artifact_dir}"
             )
         return OnnxClassifier(artifact_dir, threads=threads)
+    check_model_path(model)
     log.warning(
         "no prepared artifact in %s: loading %s with transformers (about 1 GB for "
         "FinBERT; run 'python -m scorer prepare-model')",

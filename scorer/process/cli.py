@@ -72,11 +72,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve() -> int:
     # A malformed setting fails here; the token may still be in the vault, which each
-    # worker reads after binding.
-    Settings.from_env(build=True)
+    # worker reads after binding. The database must answer (one line if it does not).
+    _check_database(Settings.from_env(build=True))
     _migrate()
     os.execv(sys.executable, [sys.executable, "-m", *WEB_COMMAND])
     return 0  # not reached
+
+
+def _check_database(settings: Settings) -> None:
+    """One line naming DATABASE_URL and the host when the database cannot be reached
+    (ConfigError, printed by ``main``). Only the CLI checks: a web worker binds at once
+    whatever the database does and health explains (see README, "When the database is
+    down")."""
+    from scorer.db import check_reachable
+
+    check_reachable(settings.database_url)
 
 
 def _migrate() -> None:
@@ -95,6 +105,7 @@ def _run_once() -> int:
 
     configure_logging()
     settings = load_settings()
+    _check_database(settings)
     # Load in this thread, once: a CLI run should fail loudly, not retry in the background.
     classifier = load_classifier(settings)
     service = Service(settings, loader=ModelLoader.loaded(classifier))
@@ -161,6 +172,7 @@ def _rescore(args: argparse.Namespace) -> int:
     from scorer.store import queue_rescore
 
     settings = load_settings()
+    _check_database(settings)
     engine = make_engine(settings.database_url)
     with make_session_factory(engine).begin() as session:
         job = queue_rescore(

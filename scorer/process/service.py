@@ -11,12 +11,14 @@ import gc
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import bottle
 import requests
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from jobs.ingest import IngestResult, ingest
 from jobs.score import ScoreResult, score_pending
@@ -24,11 +26,11 @@ from scorer import __version__
 from scorer.api import create_app
 from scorer.config import Settings
 from scorer.crons import CronReporter
-from scorer.db import make_engine, make_session_factory
+from scorer.db import is_outage, make_engine, make_session_factory
 from scorer.feeds import FetchPolicy, make_http_session
 from scorer.leader import SchedulerLock, make_lock
 from scorer.model import Classifier, ModelLoader, load_classifier
-from scorer.schedule import make_scheduler
+from scorer.schedule import make_scheduler, tick
 from scorer.tickers import Tagger, tagger_for
 
 log = logging.getLogger(__name__)
@@ -38,15 +40,33 @@ log = logging.getLogger(__name__)
 class CycleResult:
     ingest: IngestResult
     score: ScoreResult | None  # None when the model is not loaded yet
+    outage: str | None = None  # the database was unreachable: the cycle stopped there
 
     def summary(self) -> str:
         i, s = self.ingest, self.score
         scored = "model not loaded" if s is None else f"scored={s.events} more={s.more}"
-        return (
+        line = (
             f"feeds={i.feeds} fetched={i.fetched} not_modified={i.not_modified} "
             f"skipped={i.skipped} items={i.items} new={i.new} copies={i.copies} "
             f"untagged={i.untagged} errors={len(i.errors)} {scored}"
         )
+        return line if self.outage is None else f"{line} stopped: {self.outage}"
+
+
+class Backoff:
+    """Retry delays after database outages: ``first`` seconds, doubling per cycle that
+    failed in a row, capped at ``most``; reset by a cycle that reaches the database."""
+
+    def __init__(self, first: float = 15.0, most: float = 300.0) -> None:
+        self.first, self.most, self.failures = first, most, 0
+
+    def failed(self) -> float:
+        """Record a failed cycle; return the delay before the next try."""
+        self.failures += 1
+        return float(min(self.first * 2.0 ** (self.failures - 1), self.most))
+
+    def succeeded(self) -> None:
+        self.failures = 0
 
 
 class Service:
@@ -72,6 +92,7 @@ class Service:
         self.stopping = threading.Event()
         self._cycle_lock = threading.Lock()
         self._tagger: Tagger | None = None
+        self.backoff = Backoff(most=float(settings.poll_interval))
         self.policy = FetchPolicy(
             timeout=settings.fetch_timeout,
             deadline=settings.fetch_deadline,
@@ -115,24 +136,47 @@ class Service:
         threading.Thread(target=self._start_scheduler, name="scheduler-start", daemon=True).start()
 
     def run_cycle(self, now: datetime | None = None) -> CycleResult:
-        """One ingest then score pass. Scoring waits for the model; ingest never does."""
+        """One ingest then score pass. Scoring waits for the model; ingest never does.
+
+        A database outage stops the cycle at the first failed statement (one log line,
+        no traceback); what was committed stays, the rest stays pending or is fetched
+        again next time (a feed's new ETag is only saved with its items).
+        """
         with self._cycle_lock:
-            when = now or datetime.now(UTC)
-            with self.crons.job("reasonator-ingest", when):
-                ingested = ingest(
-                    self.sessions,
-                    self.http,
-                    self.settings.feed_specs,
-                    self.tagger,
-                    now=when,
-                    policy=self.policy,
+            try:
+                result = self._cycle(now or datetime.now(UTC))
+            except (DBAPIError, SQLAlchemyTimeoutError) as exc:
+                if not is_outage(exc):
+                    raise
+                delay = self.backoff.failed()
+                cause = type(getattr(exc, "orig", None) or exc).__name__
+                log.warning(
+                    "database unreachable (%s), cycle stopped; %d failed in a row, retry in %.0fs",
+                    cause,
+                    self.backoff.failures,
+                    delay,
                 )
-            classifier = self.loader.classifier
-            if classifier is None:  # still loading: no check-in; Sentry's margin covers a boot
-                return CycleResult(ingested, None)
-            with self.crons.job("reasonator-score", when):
-                scored = self.score(classifier)
-            return CycleResult(ingested, scored)
+                self._schedule_retry(delay)
+                return CycleResult(IngestResult(feeds=len(self.settings.feed_specs)), None, cause)
+            self.backoff.succeeded()
+            return result
+
+    def _cycle(self, when: datetime) -> CycleResult:
+        with self.crons.job("reasonator-ingest", when):
+            ingested = ingest(
+                self.sessions,
+                self.http,
+                self.settings.feed_specs,
+                self.tagger,
+                now=when,
+                policy=self.policy,
+            )
+        classifier = self.loader.classifier
+        if classifier is None:  # still loading: no check-in; Sentry's margin covers a boot
+            return CycleResult(ingested, None)
+        with self.crons.job("reasonator-score", when):
+            scored = self.score(classifier)
+        return CycleResult(ingested, scored)
 
     def score(self, classifier: Classifier) -> ScoreResult:
         return score_pending(
@@ -155,6 +199,24 @@ class Service:
         self.lock.release()
         self.http.close()
         self.engine.dispose()
+
+    def _schedule_retry(self, delay: float) -> None:
+        """One extra run ``delay`` seconds from now, sooner than the next interval, so
+        the jobs resume soon after the database returns; a later outage replaces it."""
+        scheduler = self.scheduler
+        if scheduler is None or not scheduler.running or self.stopping.is_set():
+            return
+        settings = self.settings
+        scheduler.add_job(
+            tick,
+            "date",
+            run_date=datetime.now(UTC) + timedelta(seconds=delay),
+            args=(self.run_cycle,),
+            kwargs={"window": settings.window, "leader": self.lock.try_acquire},
+            id="database-retry",
+            replace_existing=True,
+            misfire_grace_time=settings.poll_interval,
+        )
 
     def _start_scheduler(self) -> None:
         settings = self.settings

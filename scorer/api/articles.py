@@ -1,0 +1,147 @@
+"""``GET /v1/articles``: scored articles, newest first, each with its score per ticker,
+paged by an opaque cursor that neither skips nor repeats rows while new ones arrive."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from datetime import datetime
+from typing import Any
+
+import bottle
+from sqlalchemy import Engine, Row, and_, exists, or_, select
+
+from scorer.api import params
+from scorer.api.http import BadRequest, authorize, iso, send_json
+from scorer.config import Settings
+from scorer.models import Article, ScoreEvent
+
+DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+
+
+def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
+    cursors = Cursors((settings.service_token or "").encode())
+
+    @app.get("/v1/articles")
+    def articles() -> str:
+        authorize(settings)
+        raw_ticker = params.arg("ticker")
+        ticker = params.ticker(raw_ticker) if (raw_ticker or "").strip() else None
+        start, end = (
+            params.instant("from", params.arg("from")),
+            params.instant("to", params.arg("to")),
+        )
+        if start is not None and end is not None and start > end:
+            raise BadRequest("'from' must not be after 'to'")
+        label = params.label(params.arg("label"))
+        limit = params.limit(params.arg("limit"), DEFAULT_LIMIT, MAX_LIMIT)
+        raw_cursor = params.arg("cursor")
+        after = cursors.decode(raw_cursor) if (raw_cursor or "").strip() else None
+
+        # Which articles: those with a score (for the ticker, with the label) in range.
+        scored = [ScoreEvent.article_id == Article.id]
+        scored += [ScoreEvent.ticker == ticker] if ticker else []
+        scored += [ScoreEvent.label == label] if label else []
+        stmt = select(Article.id, Article.title, Article.url, Article.source, Article.published_at)
+        stmt = stmt.where(exists().where(*scored))
+        stmt = stmt.where(Article.published_at >= start) if start else stmt
+        stmt = stmt.where(Article.published_at <= end) if end else stmt
+        if after is not None:  # keyset: strictly after the last row of the previous page
+            at, last_id = after
+            stmt = stmt.where(
+                or_(
+                    Article.published_at < at,
+                    and_(Article.published_at == at, Article.id < last_id),
+                )
+            )
+        stmt = stmt.order_by(Article.published_at.desc(), Article.id.desc()).limit(limit + 1)
+        with engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+            page = rows[:limit]
+            scores = _scores(conn, [row.id for row in page])
+        more = len(rows) > limit
+        return send_json(
+            {
+                "data": [_article_json(row, scores.get(row.id, [])) for row in page],
+                "limit": limit,
+                "next_cursor": cursors.encode(page[-1].published_at, page[-1].id) if more else None,
+            },
+            cache=True,
+        )
+
+
+def _scores(conn: Any, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per article, the newest score event of each of its tickers (the newest revision's
+    when re-scored), ordered by ticker."""
+    if not ids:
+        return {}
+    events = ScoreEvent.__table__
+    stmt = select(events).where(events.c.article_id.in_(ids)).order_by(events.c.id)
+    newest: dict[tuple[int, str], Row[Any]] = {}
+    for row in conn.execute(stmt):
+        newest[(row.article_id, row.ticker)] = row  # later ids replace earlier ones
+    out: dict[int, list[dict[str, Any]]] = {}
+    for (article_id, _), row in sorted(newest.items()):
+        out.setdefault(article_id, []).append(ticker_score_json(row))
+    return out
+
+
+def ticker_score_json(row: Row[Any]) -> dict[str, Any]:
+    """One ticker's score of an article (issue 9 adds its relevance here)."""
+    return {
+        "ticker": row.ticker,
+        "label": row.label,
+        "score": round(row.score, 6),
+        "probabilities": {
+            "positive": round(row.p_positive, 6),
+            "negative": round(row.p_negative, 6),
+            "neutral": round(row.p_neutral, 6),
+        },
+        "scored_at": iso(row.scored_at),
+        "model": {"id": row.model_id, "revision": row.model_revision},
+    }
+
+
+def _article_json(row: Any, tickers: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "headline": row.title,
+        "url": row.url,
+        "source": row.source,
+        "published_at": iso(row.published_at),
+        "tickers": tickers,
+    }
+
+
+class Cursors:
+    """Opaque page cursors: base64url of the last row's position (published_at, id)
+    and a keyed checksum, so a cursor this API did not issue is a 400, not a query."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = hashlib.sha256(b"reasonator-cursor:" + key).digest()
+
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()[:12]
+
+    def encode(self, published_at: datetime, article_id: int) -> str:
+        payload = json.dumps([iso(published_at), article_id], separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(self._sign(payload) + payload).decode().rstrip("=")
+
+    def decode(self, raw: str | None) -> tuple[datetime, int]:
+        bad = BadRequest("'cursor' is not a cursor this API issued: use next_cursor as it is")
+        text = (raw or "").strip()
+        try:
+            blob = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        except (binascii.Error, ValueError):
+            raise bad from None
+        sig, payload = blob[:12], blob[12:]
+        if len(text) > 200 or not hmac.compare_digest(sig, self._sign(payload)):
+            raise bad
+        try:
+            stamp, article_id = json.loads(payload)
+            return datetime.fromisoformat(stamp), int(article_id)
+        except (ValueError, TypeError):
+            raise bad from None

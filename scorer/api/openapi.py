@@ -1,0 +1,297 @@
+"""``GET /v1/openapi.json``: the API's contract as an OpenAPI 3.1 document.
+
+The document is plain data: ``SCHEMAS`` (bodies), ``PARAMETERS`` and ``paths()``.
+To document an endpoint, add its path below (and any schema it needs); the test
+(tests/test_openapi.py) fails for any route of the app the document does not list,
+and validates real responses of every endpoint against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bottle
+
+from scorer import __version__
+from scorer.api.http import ERRORS, dumps, send
+
+J = dict[str, Any]
+
+
+def _ref(name: str) -> J:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(required: J, optional: J | None = None, *, extra: bool = False) -> J:
+    """An object with these properties; ``extra`` lets it carry more (health's contract)."""
+    return {
+        "type": "object",
+        "required": list(required),
+        "properties": {**required, **(optional or {})},
+        "additionalProperties": extra,
+    }
+
+
+_STR, _INT, _BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+_INSTANT = {"type": "string", "format": "date-time"}
+_UNIT = {"type": "number", "minimum": 0, "maximum": 1}
+_NULLABLE_STR = {"type": ["string", "null"]}
+
+SCHEMAS: J = {
+    "Error": _obj(
+        {"error": {"type": "string", "enum": sorted(set(ERRORS.values()))}, "message": _STR}
+    ),
+    "Probabilities": _obj({"positive": _UNIT, "negative": _UNIT, "neutral": _UNIT}),
+    "Model": _obj({"id": _STR, "revision": _STR}),
+    "Label": {"type": "string", "enum": ["positive", "negative", "neutral"]},
+    "Score": {"type": "number", "minimum": -1, "maximum": 1},
+    "ArticleRef": _obj(
+        {"headline": _STR, "url": _NULLABLE_STR, "source": _STR, "published_at": _INSTANT}
+    ),
+    "ScoreItem": _obj(
+        {
+            "ticker": _STR,
+            "label": _ref("Label"),
+            "score": _ref("Score"),
+            "probabilities": _ref("Probabilities"),
+            "scored_at": _INSTANT,
+            "model": _ref("Model"),
+            "article": _ref("ArticleRef"),
+        }
+    ),
+    "Latest": _obj(
+        {
+            "data": {"type": "array", "items": _ref("ScoreItem")},
+            "missing": {"type": "array", "items": _STR},
+        }
+    ),
+    "History": _obj(
+        {
+            "ticker": _STR,
+            "from": _INSTANT,
+            "to": _INSTANT,
+            "limit": _INT,
+            "truncated": _BOOL,
+            "data": {"type": "array", "items": _ref("ScoreItem")},
+        }
+    ),
+    "TickerScore": _obj(
+        {
+            "ticker": _STR,
+            "label": _ref("Label"),
+            "score": _ref("Score"),
+            "probabilities": _ref("Probabilities"),
+            "scored_at": _INSTANT,
+            "model": _ref("Model"),
+        }
+    ),
+    "Article": _obj(
+        {
+            "id": _INT,
+            "headline": _STR,
+            "url": _NULLABLE_STR,
+            "source": _STR,
+            "published_at": _INSTANT,
+            "tickers": {"type": "array", "items": _ref("TickerScore")},
+        }
+    ),
+    "Articles": _obj(
+        {
+            "data": {"type": "array", "items": _ref("Article")},
+            "limit": _INT,
+            "next_cursor": _NULLABLE_STR,
+        }
+    ),
+    "Coverage": _obj(
+        {
+            "ticker": _STR,
+            "articles_24h": {"type": "integer", "minimum": 0},
+            "articles_7d": {"type": "integer", "minimum": 0},
+            "last_scored_at": {"type": ["string", "null"], "format": "date-time"},
+            "last_score": {
+                "oneOf": [
+                    {"type": "null"},
+                    _obj(
+                        {"score": _ref("Score"), "label": _ref("Label"), "published_at": _INSTANT}
+                    ),
+                ]
+            },
+        }
+    ),
+    "Tickers": _obj({"as_of": _INSTANT, "data": {"type": "array", "items": _ref("Coverage")}}),
+    "Health": _obj(
+        {
+            "status": {"type": "string", "enum": ["ok", "warming_up", "degraded"]},
+            "model_loaded": _BOOL,
+        },
+        {
+            "reason": _STR,
+            "model_id": _STR,
+            "model_sha": _STR,
+            "queue_depth": _obj(
+                {
+                    "pending": {"type": ["integer", "null"]},
+                    "rescore_jobs": {"type": ["integer", "null"]},
+                }
+            ),
+            "uptime_seconds": _INT,
+            "version": _STR,
+            "env": _STR,
+            "flag_reasonator": _BOOL,
+            "role": {"type": "string", "enum": ["scheduler", "reader"]},
+            "database": {"type": "string", "enum": ["ok", "unreachable"]},
+        },
+        extra=True,  # the design's contract: extra fields are fine
+    ),
+    "OpenAPI": {"type": "object", "required": ["openapi", "paths"]},
+}
+
+
+def _param(name: str, description: str, schema: J, required: bool = False) -> J:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema,
+    }
+
+
+_TICKER = {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9.\\-]{0,9}$"}
+_DATE = {"type": "string", "description": "ISO 8601 date or date-time; no offset means UTC"}
+PARAMETERS: J = {
+    "Tickers": _param("tickers", "comma-separated, at most 50", {"type": "string"}, True),
+    "Ticker": _param("ticker", "one ticker", _TICKER, True),
+    "TickerFilter": _param("ticker", "only articles scored for this ticker", _TICKER),
+    "From": _param("from", "start of the range (inclusive)", _DATE),
+    "To": _param("to", "end of the range (inclusive); default now", _DATE),
+    "HistoryLimit": _param(
+        "limit", "default 500", {"type": "integer", "minimum": 1, "maximum": 5000}
+    ),
+    "ArticlesLimit": _param(
+        "limit", "default 50", {"type": "integer", "minimum": 1, "maximum": 200}
+    ),
+    "Label": _param("label", "only articles with a score of this label", _ref("Label")),
+    "Cursor": _param("cursor", "next_cursor of the previous page, as it is", {"type": "string"}),
+    "IfNoneMatch": {
+        "name": "If-None-Match",
+        "in": "header",
+        "required": False,
+        "description": "an ETag of a previous response, a list of them, or *: 304 when it matches",
+        "schema": {"type": "string"},
+    },
+}
+
+
+def _error(description: str) -> J:
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+RESPONSES: J = {
+    "BadRequest": _error("a parameter is missing or malformed; the message names it"),
+    "Unauthorized": _error("no valid bearer token"),
+    "NotFound": _error("no such path"),
+    "MethodNotAllowed": _error("only GET and HEAD"),
+    "UriTooLong": _error("the query string is longer than 2048 bytes"),
+    "HeaderTooLarge": _error("a header the API reads is longer than 1024 bytes"),
+    "Unavailable": {
+        **_error("the database is unreachable; retry after Retry-After seconds"),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
+    "InternalError": _error("a bug; the detail is in the server's log"),
+}
+_COMMON = {
+    "405": {"$ref": "#/components/responses/MethodNotAllowed"},
+    "414": {"$ref": "#/components/responses/UriTooLong"},
+    "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+    "500": {"$ref": "#/components/responses/InternalError"},
+}
+_READ = {
+    **_COMMON,
+    "304": {"description": "not modified: the If-None-Match ETag matches"},
+    "400": {"$ref": "#/components/responses/BadRequest"},
+    "401": {"$ref": "#/components/responses/Unauthorized"},
+    "503": {"$ref": "#/components/responses/Unavailable"},
+}
+
+
+def _ok(schema: str, description: str) -> J:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+def _read(summary: str, schema: str, params: list[str]) -> J:
+    return {
+        "get": {
+            "summary": summary,
+            "security": [{"bearer": []}],
+            "parameters": [
+                {"$ref": f"#/components/parameters/{p}"} for p in [*params, "IfNoneMatch"]
+            ],
+            "responses": {"200": _ok(schema, summary), **_READ},
+        }
+    }
+
+
+def paths() -> J:
+    return {
+        "/v1/health": {
+            "get": {
+                "summary": "liveness and readiness (public: the keep-alive target)",
+                "security": [],
+                "responses": {
+                    "200": _ok("Health", "ready"),
+                    "503": _ok(
+                        "Health",
+                        "warming_up, or degraded: the database unreachable past DB_OUTAGE_GRACE",
+                    ),
+                    **_COMMON,
+                },
+            }
+        },
+        "/v1/openapi.json": {
+            "get": {
+                "summary": "this document (public)",
+                "security": [],
+                "parameters": [{"$ref": "#/components/parameters/IfNoneMatch"}],
+                "responses": {
+                    "200": _ok("OpenAPI", "OpenAPI 3.1"),
+                    "304": _READ["304"],
+                    **_COMMON,
+                },
+            }
+        },
+        "/v1/scores/latest": _read("the score of each ticker's newest news", "Latest", ["Tickers"]),
+        "/v1/scores/history": _read(
+            "a ticker's score events by when they were known",
+            "History",
+            ["Ticker", "From", "To", "HistoryLimit"],
+        ),
+        "/v1/articles": _read(
+            "scored articles, newest first, paged by cursor",
+            "Articles",
+            ["TickerFilter", "From", "To", "Label", "ArticlesLimit", "Cursor"],
+        ),
+        "/v1/tickers": _read("the watchlist with its coverage", "Tickers", []),
+    }
+
+
+def document() -> J:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Reasonator", "version": __version__},
+        "paths": paths(),
+        "components": {
+            "schemas": SCHEMAS,
+            "parameters": PARAMETERS,
+            "responses": RESPONSES,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def install(app: bottle.Bottle) -> None:
+    text = dumps(document())
+
+    @app.get("/v1/openapi.json")
+    def openapi() -> str:
+        return send(text, cache=True)
