@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -57,10 +58,17 @@ def is_outage(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.TimeoutError):  # no connection from the pool in time
         return True
     if isinstance(exc, sa_exc.DBAPIError):
+        if isinstance(exc.orig, sqlite3.Error):
+            # sqlite3 raises OperationalError for a missing table too: only a file that
+            # cannot be opened or read is an outage; a bad statement stays a 500.
+            return any(sign in str(exc.orig).lower() for sign in _SQLITE_OUTAGE)
         return exc.connection_invalidated or isinstance(
             exc, sa_exc.OperationalError | sa_exc.InterfaceError
         )
     return False
+
+
+_SQLITE_OUTAGE = ("unable to open", "disk i/o error", "database is locked", "readonly")
 
 
 def check_reachable(url: str) -> None:

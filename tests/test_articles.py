@@ -16,6 +16,7 @@ from scorer.config import Settings
 from scorer.model import ModelLoader
 from scorer.model.transformers_runtime import TransformersClassifier
 from scorer.store import store_items
+from scorer.tickers import REASONS
 from tests.test_api import AUTH, _item
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
@@ -68,7 +69,17 @@ def test_articles_are_newest_first_with_each_tickers_score(
     first = body["data"][0]
     assert [t["ticker"] for t in first["tickers"]] == ["AAPL", "MSFT"]
     score = first["tickers"][0]
-    assert set(score) == {"ticker", "label", "score", "probabilities", "scored_at", "model"}
+    assert set(score) == {
+        "ticker",
+        "label",
+        "score",
+        "probabilities",
+        "scored_at",
+        "model",
+        "relevance",
+        "tagged_by",
+    }
+    assert 0 <= score["relevance"] <= 1 and score["tagged_by"] in REASONS
     assert score["model"]["revision"] == "unknown" and -1 <= score["score"] <= 1
     assert first["published_at"] == "2026-11-25T19:00:00Z" and body["next_cursor"] is None
 

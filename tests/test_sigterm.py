@@ -36,6 +36,13 @@ def post_worker_init(worker):
     from scorer.process import web
 
     def cycle():
+        import time
+
+        # The worker builds its Service in the background (settings may come from a
+        # vault): wait for it, then for the model.
+        deadline = time.monotonic() + 60
+        while web._service is None and time.monotonic() < deadline:
+            time.sleep(0.05)
         web._service.loader.wait(60)
         web._service.run_cycle()
 

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, Row, and_, exists, or_, select
 from scorer.api import params
 from scorer.api.http import BadRequest, authorize, iso, send_json
 from scorer.config import Settings
-from scorer.models import Article, ScoreEvent
+from scorer.models import Article, ArticleTicker, ScoreEvent
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
@@ -37,6 +37,7 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
         if start is not None and end is not None and start > end:
             raise BadRequest("'from' must not be after 'to'")
         label = params.label(params.arg("label"))
+        least = params.min_relevance(params.arg("min_relevance"))
         limit = params.limit(params.arg("limit"), DEFAULT_LIMIT, MAX_LIMIT)
         raw_cursor = params.arg("cursor")
         after = cursors.decode(raw_cursor) if (raw_cursor or "").strip() else None
@@ -44,6 +45,7 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
         # Which articles: those with a score (for the ticker, with the label) in range.
         scored = [ScoreEvent.article_id == Article.id]
         scored += [ScoreEvent.ticker == ticker] if ticker else []
+        scored += [_TAG_OF_EVENT, ArticleTicker.relevance >= least] if least > 0 else []
         scored += [ScoreEvent.label == label] if label else []
         stmt = select(Article.id, Article.title, Article.url, Article.source, Article.published_at)
         stmt = stmt.where(exists().where(*scored))
@@ -61,7 +63,7 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
         with engine.connect() as conn:
             rows = conn.execute(stmt).all()
             page = rows[:limit]
-            scores = _scores(conn, [row.id for row in page])
+            scores = _scores(conn, [row.id for row in page], least)
         more = len(rows) > limit
         return send_json(
             {
@@ -73,13 +75,23 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
         )
 
 
-def _scores(conn: Any, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    """Per article, the newest score event of each of its tickers (the newest revision's
-    when re-scored), ordered by ticker."""
+# The tag an event scores: its (article, ticker) row, which holds the relevance.
+_TAG_OF_EVENT = and_(
+    ArticleTicker.article_id == ScoreEvent.article_id, ArticleTicker.ticker == ScoreEvent.ticker
+)
+
+
+def _scores(conn: Any, ids: list[int], least: float) -> dict[int, list[dict[str, Any]]]:
+    """Per article, the newest score event of each of its tickers tagged with at least
+    ``least`` relevance (the newest revision's when re-scored), ordered by ticker."""
     if not ids:
         return {}
-    events = ScoreEvent.__table__
-    stmt = select(events).where(events.c.article_id.in_(ids)).order_by(events.c.id)
+    stmt = (
+        select(ScoreEvent.__table__, ArticleTicker.relevance, ArticleTicker.tagged_by)
+        .join_from(ScoreEvent, ArticleTicker, _TAG_OF_EVENT)
+        .where(ScoreEvent.article_id.in_(ids), ArticleTicker.relevance >= least)
+        .order_by(ScoreEvent.id)
+    )
     newest: dict[tuple[int, str], Row[Any]] = {}
     for row in conn.execute(stmt):
         newest[(row.article_id, row.ticker)] = row  # later ids replace earlier ones
@@ -90,7 +102,7 @@ def _scores(conn: Any, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
 
 
 def ticker_score_json(row: Row[Any]) -> dict[str, Any]:
-    """One ticker's score of an article (issue 9 adds its relevance here)."""
+    """One ticker's score of an article, with how central the ticker is to it."""
     return {
         "ticker": row.ticker,
         "label": row.label,
@@ -102,6 +114,8 @@ def ticker_score_json(row: Row[Any]) -> dict[str, Any]:
         },
         "scored_at": iso(row.scored_at),
         "model": {"id": row.model_id, "revision": row.model_revision},
+        "relevance": round(row.relevance, 3),
+        "tagged_by": row.tagged_by,
     }
 
 

@@ -14,6 +14,7 @@ import bottle
 
 from scorer import __version__
 from scorer.api.http import ERRORS, dumps, send
+from scorer.tickers import REASONS
 
 J = dict[str, Any]
 
@@ -36,6 +37,8 @@ _STR, _INT, _BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
 _INSTANT = {"type": "string", "format": "date-time"}
 _UNIT = {"type": "number", "minimum": 0, "maximum": 1}
 _NULLABLE_STR = {"type": ["string", "null"]}
+_NULLABLE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
+_TAGGED_BY = {"type": "string", "enum": list(REASONS)}
 
 SCHEMAS: J = {
     "Error": _obj(
@@ -56,6 +59,8 @@ SCHEMAS: J = {
             "probabilities": _ref("Probabilities"),
             "scored_at": _INSTANT,
             "model": _ref("Model"),
+            "relevance": _UNIT,
+            "tagged_by": _TAGGED_BY,
             "article": _ref("ArticleRef"),
         }
     ),
@@ -71,6 +76,7 @@ SCHEMAS: J = {
             "from": _INSTANT,
             "to": _INSTANT,
             "limit": _INT,
+            "min_relevance": _UNIT,
             "truncated": _BOOL,
             "data": {"type": "array", "items": _ref("ScoreItem")},
         }
@@ -83,6 +89,8 @@ SCHEMAS: J = {
             "probabilities": _ref("Probabilities"),
             "scored_at": _INSTANT,
             "model": _ref("Model"),
+            "relevance": _UNIT,
+            "tagged_by": _TAGGED_BY,
         }
     ),
     "Article": _obj(
@@ -118,6 +126,21 @@ SCHEMAS: J = {
             },
         }
     ),
+    "Feed": _obj(
+        {
+            "name": _STR,
+            "kind": _STR,
+            "url": _STR,
+            "ticker": _NULLABLE_STR,
+            "last_success_at": _NULLABLE_INSTANT,
+            "last_error": _NULLABLE_STR,
+            "consecutive_failures": {"type": "integer", "minimum": 0},
+            "next_attempt_at": _NULLABLE_INSTANT,
+            "items_seen": {"type": "integer", "minimum": 0},
+            "items_stored_24h": {"type": "integer", "minimum": 0},
+        }
+    ),
+    "Feeds": _obj({"data": {"type": "array", "items": _ref("Feed")}}),
     "Tickers": _obj({"as_of": _INSTANT, "data": {"type": "array", "items": _ref("Coverage")}}),
     "Health": _obj(
         {
@@ -172,6 +195,11 @@ PARAMETERS: J = {
         "limit", "default 50", {"type": "integer", "minimum": 1, "maximum": 200}
     ),
     "Label": _param("label", "only articles with a score of this label", _ref("Label")),
+    "MinRelevance": _param(
+        "min_relevance",
+        "0 to 1: only items whose ticker was tagged with at least this relevance",
+        _UNIT,
+    ),
     "Cursor": _param("cursor", "next_cursor of the previous page, as it is", {"type": "string"}),
     "IfNoneMatch": {
         "name": "If-None-Match",
@@ -260,17 +288,20 @@ def paths() -> J:
                 },
             }
         },
-        "/v1/scores/latest": _read("the score of each ticker's newest news", "Latest", ["Tickers"]),
+        "/v1/scores/latest": _read(
+            "the score of each ticker's newest news", "Latest", ["Tickers", "MinRelevance"]
+        ),
         "/v1/scores/history": _read(
             "a ticker's score events by when they were known",
             "History",
-            ["Ticker", "From", "To", "HistoryLimit"],
+            ["Ticker", "From", "To", "HistoryLimit", "MinRelevance"],
         ),
         "/v1/articles": _read(
             "scored articles, newest first, paged by cursor",
             "Articles",
-            ["TickerFilter", "From", "To", "Label", "ArticlesLimit", "Cursor"],
+            ["TickerFilter", "From", "To", "Label", "MinRelevance", "ArticlesLimit", "Cursor"],
         ),
+        "/v1/feeds": _read("each configured feed and how it is doing", "Feeds", []),
         "/v1/tickers": _read("the watchlist with its coverage", "Tickers", []),
     }
 

@@ -107,7 +107,7 @@ def min_relevance(raw: str | None) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise BadRequest(f"'min_relevance' must be a number, got {raw[:20]!r}") from None
+        raise BadRequest(f"'min_relevance' must be a number, got {shown(raw, 20)}") from None
     if not 0.0 <= value <= 1.0:  # also refuses nan
         raise BadRequest("'min_relevance' must be between 0 and 1")
     return value
