@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, Table, and_, exists, func, or_, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from scorer import rollups
+from scorer.buckets import first_whole_session_after
 from scorer.db import insert_ignoring_conflicts
 from scorer.feeds import FeedItem
-from scorer.models import Article, ArticleTicker, BatchScoreJob, JobStatus, ScoreEvent
+from scorer.models import Article, ArticleTicker, BatchScoreJob, JobStatus, Meta, ScoreEvent
 
 
 def store_items(session: Session, items: Sequence[FeedItem], *, now: datetime) -> int:
@@ -147,9 +150,89 @@ def finish_jobs(session: Session, model_id: str, revision: str, now: datetime) -
         job.status, job.finished_at = JobStatus.DONE, now
 
 
-def store_scores(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Insert score events; a pair already scored under that revision is skipped, so a
-    retried batch or a second scorer stores nothing twice. Returns how many went in."""
-    return insert_ignoring_conflicts(
-        session, ScoreEvent, rows, ["article_id", "ticker", "model_id", "model_revision"]
-    )
+def store_scores(
+    session: Session,
+    rows: Sequence[Mapping[str, Any]],
+    relevance: Mapping[tuple[int, str], float] | None = None,
+) -> int:
+    """Insert score events and fold them into the roll-ups, in the caller's transaction
+    (so events and buckets commit together). A pair already scored under that
+    revision is skipped, so a retried batch or a second scorer stores nothing twice.
+    ``relevance`` weighs each (article, ticker) pair (default 1.0). Returns how many
+    went in."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    pairs = sorted({(row["article_id"], row["ticker"]) for row in rows})
+    if session.get_bind().dialect.name == "postgresql":
+        # Writers of the same pairs take turns (in one order: no deadlock), so "is this
+        # the pair's first score?" has one answer. SQLite writers are serial already.
+        session.execute(
+            select(ArticleTicker.article_id)
+            .where(tuple_(ArticleTicker.article_id, ArticleTicker.ticker).in_(pairs))
+            .order_by(ArticleTicker.article_id, ArticleTicker.ticker)
+            .with_for_update()
+        ).all()
+    table = cast(Table, ScoreEvent.__table__)
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    identity = ["article_id", "ticker", "model_id", "model_revision"]
+    stmt = dialect.insert(table).values(rows).on_conflict_do_nothing(index_elements=identity)
+    went_in = session.execute(stmt.returning(table.c.id, *[table.c[c] for c in identity])).all()
+    if not went_in:
+        return 0
+    new_ids = {row.id for row in went_in}
+    by_identity = {tuple(row[c] for c in identity): row for row in rows}
+    inserted = [
+        by_identity[(r.article_id, r.ticker, r.model_id, r.model_revision)]
+        for r in sorted(went_in, key=lambda r: r.id)
+    ]
+    rollups.record(session, inserted, _prior_scores(session, pairs, new_ids), relevance)
+    return len(went_in)
+
+
+def _prior_scores(
+    session: Session, pairs: Sequence[tuple[int, str]], new_ids: set[int]
+) -> dict[tuple[int, str], rollups.Prior]:
+    """Each pair's current (newest) score event from before this batch, if any."""
+    prior: dict[tuple[int, str], tuple[int, rollups.Prior]] = {}
+    stmt = select(
+        ScoreEvent.id,
+        ScoreEvent.article_id,
+        ScoreEvent.ticker,
+        ScoreEvent.score,
+        ScoreEvent.label,
+        ScoreEvent.published_at,
+    ).where(tuple_(ScoreEvent.article_id, ScoreEvent.ticker).in_(pairs))
+    for row in session.execute(stmt):
+        pair = (row.article_id, row.ticker)
+        if row.id in new_ids or (pair in prior and prior[pair][0] > row.id):
+            continue
+        prior[pair] = (row.id, rollups.Prior(row.score, row.label, row.published_at))
+    return {pair: value for pair, (_, value) in prior.items()}
+
+
+def meta_get(session: Session, key: str) -> str | None:
+    """A value of the ``meta`` table (demo marker, pruning horizon), or None."""
+    return session.scalar(select(Meta.value).where(Meta.key == key))
+
+
+def meta_set(session: Session, key: str, value: str) -> None:
+    """Set a ``meta`` value (insert or replace)."""
+    table = cast(Table, Meta.__table__)
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    stmt = dialect.insert(table).values(key=key, value=value)
+    session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
+
+
+PRUNED_BEFORE = "detail_pruned_before"  # meta: no detail is kept before this instant
+
+
+def rebuild_rollups(session: Session, since: datetime | None = None) -> tuple[datetime | None, int]:
+    """Rebuild the roll-ups from the events, from ``since`` or from the beginning, but
+    never into sessions whose detail was pruned (their buckets are all that is left).
+    Returns where it started (None: everything) and how many bucket rows it wrote."""
+    pruned = meta_get(session, PRUNED_BEFORE)
+    if pruned is not None:
+        whole = first_whole_session_after(datetime.fromisoformat(pruned)).open_utc
+        since = whole if since is None else max(since, whole)
+    return since, rollups.rebuild(session, since)

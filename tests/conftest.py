@@ -72,7 +72,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with engine.begin() as conn:
         conn.execute(
             text(
-                "TRUNCATE feeds, articles, article_tickers, score_events, batch_score_jobs "
+                "TRUNCATE feeds, articles, article_tickers, score_events, batch_score_jobs, "
+                "score_rollups, meta "
                 "RESTART IDENTITY CASCADE"
             )
         )

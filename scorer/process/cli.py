@@ -1,4 +1,5 @@
-"""Command line: ``python -m scorer {serve,run-once,prepare-model,rescore,calendar}``."""
+"""Command line: ``python -m scorer {serve,run-once,prepare-model,rescore,calendar,rollups,
+retention,db-stats,seed-demo}``."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, date, datetime
+from typing import Any
 
 from scorer.config import ConfigError, Settings
 
@@ -44,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     cal.add_argument("--from", dest="start", type=date.fromisoformat, default=date.today())
     cal.add_argument("--to", dest="end", type=date.fromisoformat, default=None)
     cal.add_argument("--format", choices=("text", "json"), default="text")
+    _add_data_commands(sub)
 
     args = parser.parse_args(argv)
     try:
@@ -55,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             return _prepare_model()
         if args.command == "rescore":
             return _rescore(args)
+        if args.command in DATA_COMMANDS:
+            return DATA_COMMANDS[args.command](args)
         return _calendar(args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
@@ -161,6 +167,38 @@ def _calendar(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _add_data_commands(sub: Any) -> None:
+    rollups = sub.add_parser("rollups", help="history roll-ups: rebuild them from the events")
+    action = rollups.add_subparsers(dest="action", required=True)
+    rebuild = action.add_parser("rebuild", help="recompute the roll-ups from the score events")
+    rebuild.add_argument(
+        "--since",
+        type=_instant,
+        default=None,
+        help="only buckets from this instant's session on (default: all that detail covers)",
+    )
+
+
+def _rollups(args: argparse.Namespace) -> int:
+    import time
+
+    from scorer.db import make_engine, make_session_factory
+    from scorer.store import rebuild_rollups
+
+    engine = make_engine(Settings.from_env().database_url)
+    started = time.monotonic()
+    print("rebuilding roll-ups from the score events…", file=sys.stderr, flush=True)
+    with make_session_factory(engine).begin() as session:
+        since, rows = rebuild_rollups(session, args.since)
+    engine.dispose()
+    where = "all sessions" if since is None else f"sessions from {since.date()}"
+    print(f"rollups rebuilt: {rows} buckets over {where} in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+DATA_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"rollups": _rollups}
 
 
 if __name__ == "__main__":
