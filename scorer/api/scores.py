@@ -12,7 +12,7 @@ from typing import Any
 import bottle
 from sqlalchemy import Engine, Row, Select, bindparam, func, select
 
-from scorer.api import params
+from scorer.api import buckets, params
 from scorer.api.http import BadRequest, authorize, dumps, iso, send, send_json
 from scorer.config import Settings
 from scorer.models import Article, ScoreEvent
@@ -29,7 +29,10 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
     def latest() -> str:
         authorize(settings)
         tickers = params.tickers(bottle.request.query.get("tickers"))
-        items = latest_items.get(tickers)
+        window = buckets.choice(
+            "window", bottle.request.query.get("window"), tuple(buckets.WINDOWS), "24h"
+        )
+        items = latest_items.get(tickers, window)
         # Assembled from per-ticker JSON texts: the same bytes as send_json would write.
         data = ",".join(text for text in items.values() if text is not None)
         missing = dumps([t for t, text in items.items() if text is None])
@@ -41,6 +44,10 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
         query = bottle.request.query
         ticker = params.ticker(query.get("ticker"))
         end = params.instant("to", query.get("to")) or _next_minute(datetime.now(UTC))
+        if query.get("interval") is not None:  # buckets from the roll-ups
+            return buckets.history(
+                engine, ticker, params.instant("from", query.get("from")), end, query
+            )
         start = params.instant("from", query.get("from")) or end - HISTORY_DEFAULT_SPAN
         if start > end:
             raise BadRequest("'from' must not be after 'to'")
@@ -157,10 +164,15 @@ class _LatestCache:
     def __init__(self, engine: Engine, max_age: float = 2.0, max_items: int = 5_000) -> None:
         self._engine, self._max_age, self._max_items = engine, max_age, max_items
         # (stamp, when, items): swapped whole, so threads never see a mix of two stamps.
-        self._state: tuple[int | None, float, dict[str, str | None]] = (None, -max_age, {})
+        # Items are keyed by (ticker, window): each carries its rolling window.
+        self._state: tuple[int | None, float, dict[tuple[str, str], str | None]] = (
+            None,
+            -max_age,
+            {},
+        )
 
-    def get(self, tickers: Sequence[str]) -> dict[str, str | None]:
-        """Ticker -> its item's JSON text, or None when it has no score."""
+    def get(self, tickers: Sequence[str], window: str) -> dict[str, str | None]:
+        """Ticker -> its item's JSON text with ``window``, or None when it has no score."""
         with self._engine.connect() as conn:
             # Read the stamp before the items: what is fetched is at least as new.
             stamp = conn.scalar(_STAMP)
@@ -169,12 +181,21 @@ class _LatestCache:
             if kept != stamp or now - since > self._max_age or len(items) > self._max_items:
                 items = {}
                 self._state = (stamp, now, items)
-            wanted = [t for t in tickers if t not in items]
+            wanted = [t for t in tickers if (t, window) not in items]
             if wanted:
                 found = {
                     row.ticker: dumps(_event_json(row))
                     for row in conn.execute(_latest(len(wanted)), _ticker_params(wanted))
                 }
+                windows = (
+                    buckets.window_texts(conn, list(found), window, datetime.now(UTC))
+                    if found
+                    else {}
+                )
                 for ticker in wanted:
-                    items[ticker] = found.get(ticker)
-        return {t: items[t] for t in tickers}
+                    text = found.get(ticker)
+                    # The item's object, closed after its window: '{…,"window":{…}}'.
+                    items[ticker, window] = (
+                        None if text is None else f'{text[:-1]},"window":{windows[ticker]}}}'
+                    )
+        return {t: items[t, window] for t in tickers}
