@@ -85,6 +85,17 @@ def bucket_of(interval: str, at: datetime) -> Bucket:
     return Bucket(start, min(start + step, session.close_utc), session.date)
 
 
+def buckets_of(at: datetime) -> tuple[Bucket, Bucket, Bucket]:
+    """The 15m, 1h and session buckets of ``at`` (one calendar lookup for the three)."""
+    session = session_for(at)
+    offset = max(at.astimezone(UTC) - session.open_utc, timedelta(0))
+    out = []
+    for step in STEPS.values():
+        start = session.open_utc + (offset // step) * step
+        out.append(Bucket(start, min(start + step, session.close_utc), session.date))
+    return out[0], out[1], Bucket(session.open_utc, session.close_utc, session.date)
+
+
 @functools.lru_cache(maxsize=8192)
 def session_buckets(interval: str, day: date) -> tuple[Bucket, ...]:
     """Every bucket of ``interval`` in the session on New York date ``day`` (none if closed)."""

@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, Table, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from scorer.buckets import INTERVALS, Bucket, bucket_of, source_range
+from scorer.buckets import INTERVALS, Bucket, bucket_of, buckets_of, source_range
 from scorer.models import ScoreEvent, ScoreRollup
 
 BASES = ("known", "published")
@@ -79,8 +79,7 @@ def deltas(contributions: Iterable[Contribution]) -> dict[Key, Delta]:
     """Sum contributions per bucket of every interval (pure)."""
     out: dict[Key, Delta] = {}
     for c in contributions:
-        for interval in INTERVALS:
-            bucket = bucket_of(interval, c.at)
+        for interval, bucket in zip(INTERVALS, buckets_of(c.at), strict=True):
             key = (c.ticker, interval, c.basis, bucket.start)
             out.setdefault(key, Delta(bucket.end)).add(c)
     return out

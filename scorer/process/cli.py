@@ -179,6 +179,15 @@ def _add_data_commands(sub: Any) -> None:
         default=None,
         help="only buckets from this instant's session on (default: all that detail covers)",
     )
+    demo = sub.add_parser(
+        "seed-demo", help="fill the database with synthetic articles, scores and roll-ups"
+    )
+    demo.add_argument("--tickers", type=int, default=100, help="how many tickers (default 100)")
+    demo.add_argument("--events", type=int, default=100_000, help="score events (default 100000)")
+    demo.add_argument("--days", type=int, default=30, help="over the sessions of the last N days")
+    demo.add_argument(
+        "--force", action="store_true", help="add demo data to a database holding real data"
+    )
 
 
 def _rollups(args: argparse.Namespace) -> int:
@@ -198,7 +207,43 @@ def _rollups(args: argparse.Namespace) -> int:
     return 0
 
 
-DATA_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"rollups": _rollups}
+def _seed_demo(args: argparse.Namespace) -> int:
+    import time
+
+    from scorer.db import make_engine, make_session_factory, migrate
+    from scorer.demo import DemoRefused, seed
+
+    engine = make_engine(Settings.from_env().database_url)
+    migrate(engine)
+    started = time.monotonic()
+    try:
+        with make_session_factory(engine).begin() as session:
+            result = seed(
+                session,
+                n_tickers=args.tickers,
+                n_events=args.events,
+                days=args.days,
+                now=datetime.now(UTC),
+                force=args.force,
+                progress=lambda line: print(line, file=sys.stderr, flush=True),
+            )
+    except DemoRefused as exc:
+        print(f"seed-demo refused: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(
+        f"seed-demo: {result.events:,} score events on {result.articles:,} articles for "
+        f"{result.tickers} tickers over {result.sessions} sessions, {result.buckets:,} roll-up "
+        f"rows, in {time.monotonic() - started:.1f}s"
+    )
+    return 0
+
+
+DATA_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "rollups": _rollups,
+    "seed-demo": _seed_demo,
+}
 
 
 if __name__ == "__main__":
