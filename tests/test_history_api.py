@@ -165,3 +165,15 @@ def test_latest_carries_a_rolling_window_from_the_roll_ups(
     assert windows["7d"]["count"] == 3 and windows["7d"]["labels"]["neutral"] == 1
     assert default["data"][0]["window"]["span"] == "24h"
     assert "'window'" in bad.json["message"]
+
+
+def test_a_newly_stored_score_shows_in_the_next_history_answer(
+    app: TestApp, sessions: sessionmaker[Session]
+) -> None:
+    day = {"interval": "session", "from": "2026-11-24", "to": "2026-11-25"}
+    assert get(app, **day)["data"][0]["count"] == 0
+    published = ny(2026, 11, 24, 11, 0)
+    ids = add_articles(sessions, 1, "AAPL", published)
+    with sessions.begin() as session:
+        store_scores(session, [event(ids[0], "AAPL", 0.3, published, published, "r1")])
+    assert get(app, **day)["data"][0]["count"] == 1  # not the cached empty answer

@@ -6,6 +6,10 @@
 
 from __future__ import annotations
 
+import functools
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,9 +17,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, func, select
 
 from scorer import market
-from scorer.api.http import BadRequest, dumps, iso, send_json
-from scorer.buckets import INTERVALS, buckets_between
-from scorer.models import ScoreRollup
+from scorer.api.http import BadRequest, dumps, iso, send
+from scorer.buckets import INTERVALS, Bucket, buckets_between
+from scorer.models import ScoreEvent, ScoreRollup
 from scorer.rollups import BASES
 
 # How long a range each interval may cover, and its default when 'from' is omitted.
@@ -32,7 +36,7 @@ DEFAULT_WINDOW = "24h"
 
 _COLUMNS = (
     ScoreRollup.bucket_start,
-    ScoreRollup.count,
+    ScoreRollup.count.label("n"),  # not "count": a Row is a tuple, with a count() method
     ScoreRollup.score_sum,
     ScoreRollup.score_min,
     ScoreRollup.score_max,
@@ -76,41 +80,94 @@ def history(engine: Engine, ticker: str, start: datetime | None, end: datetime, 
             "narrow 'from'/'to' or use a longer interval"
         )
     try:
-        buckets = buckets_between(interval, start, end)
+        buckets_between(interval, start, end)  # the range is inside the calendar
     except market.CalendarRangeError as exc:
         raise BadRequest(f"'from'/'to': {exc}") from None
+    return send(_CACHE.get(engine, (ticker, interval, basis, start, end)), cache=True)
+
+
+def _render(conn: Connection, key: tuple[str, str, str, datetime, datetime]) -> str:
+    """The response body, assembled from per-bucket JSON texts: the empty buckets' texts
+    are cached, so a request formats only the buckets that hold scores."""
+    ticker, interval, basis, start, end = key
     params = {"ticker": ticker, "interval": interval, "basis": basis, "start": start, "end": end}
-    with engine.connect() as conn:
-        found = {row.bucket_start: row for row in conn.execute(_RANGE, params)}
-    data = []
-    for bucket in buckets:
+    found = {row[0]: row for row in conn.execute(_RANGE, params)}
+    parts = []
+    for bucket in buckets_between(interval, start, end):
+        opening, empty = _bucket_texts(bucket)
         row = found.get(bucket.start)
-        item = {"start": iso(bucket.start), "end": iso(bucket.end), "session": str(bucket.session)}
-        data.append(item | _summary(row))
-    body = {"ticker": ticker, "interval": interval, "basis": basis}
-    return send_json(body | {"from": iso(start), "to": iso(end), "data": data}, cache=True)
+        parts.append(empty if row is None or not row.n else opening + _summary_text(row))
+    head = dumps(
+        {"ticker": ticker, "interval": interval, "basis": basis, "from": iso(start), "to": iso(end)}
+    )
+    return f'{head[:-1]},"data":[{",".join(parts)}]}}'
 
 
-def _summary(row: Any) -> dict[str, Any]:
-    count = 0 if row is None else row.count
-    if not count:
-        return {
-            "count": 0,
-            "mean": None,
-            "min": None,
-            "max": None,
-            "labels": {"positive": 0, "negative": 0, "neutral": 0},
-            "relevance_weighted_mean": None,
-        }
+_EMPTY = (
+    '"count":0,"mean":null,"min":null,"max":null,'
+    '"labels":{"positive":0,"negative":0,"neutral":0},"relevance_weighted_mean":null}'
+)
+
+
+@functools.lru_cache(maxsize=50_000)
+def _bucket_texts(bucket: Bucket) -> tuple[str, str]:
+    """('{"start":…,"end":…,"session":…,' and the whole empty bucket) for one bucket."""
+    opening = (
+        f'{{"start":"{iso(bucket.start)}","end":"{iso(bucket.end)}","session":"{bucket.session}",'
+    )
+    return opening, opening + _EMPTY
+
+
+def _num(value: float | None) -> str:
+    return "null" if value is None else repr(round(value, 6))
+
+
+def _summary_text(row: Any) -> str:
     weighted = row.weighted_score_sum / row.weight_sum if row.weight_sum > 1e-12 else None
-    return {
-        "count": count,
-        "mean": round(row.score_sum / count, 6),
-        "min": round(row.score_min, 6),
-        "max": round(row.score_max, 6),
-        "labels": {"positive": row.positive, "negative": row.negative, "neutral": row.neutral},
-        "relevance_weighted_mean": None if weighted is None else round(weighted, 6),
-    }
+    return (
+        f'"count":{row.n},"mean":{_num(row.score_sum / row.n)},'
+        f'"min":{_num(row.score_min)},"max":{_num(row.score_max)},'
+        f'"labels":{{"positive":{row.positive},"negative":{row.negative},'
+        f'"neutral":{row.neutral}}},"relevance_weighted_mean":{_num(weighted)}}}'
+    )
+
+
+class _ResponseCache:
+    """Rendered history bodies, kept while the stamp (the newest score event id) is
+    unchanged and for at most ``max_age`` seconds: the roll-ups only change when
+    scores are stored, and the panel asks for the same views again and again. The
+    age bound covers what the stamp cannot see (Postgres commits out of id order, a
+    rebuild, retention), as latest's cache does."""
+
+    def __init__(self, max_age: float = 10.0, max_items: int = 1_024) -> None:
+        self._max_age, self._max_items = max_age, max_items
+        self._lock = threading.Lock()
+        self._stamp: tuple[str, int | None] | None = None
+        self._items: OrderedDict[tuple[Any, ...], tuple[float, str]] = OrderedDict()
+
+    def get(self, engine: Engine, key: tuple[str, str, str, datetime, datetime]) -> str:
+        with engine.connect() as conn:
+            stamp = (str(engine.url), conn.scalar(_STAMP))
+            now = time.monotonic()
+            with self._lock:
+                if stamp != self._stamp:
+                    self._items.clear()
+                    self._stamp = stamp
+                hit = self._items.get(key)
+                if hit is not None and now - hit[0] <= self._max_age:
+                    self._items.move_to_end(key)
+                    return hit[1]
+            body = _render(conn, key)
+        with self._lock:
+            if self._stamp == stamp:
+                self._items[key] = (now, body)
+                while len(self._items) > self._max_items:
+                    self._items.popitem(last=False)
+        return body
+
+
+_STAMP = select(func.max(ScoreEvent.id))
+_CACHE = _ResponseCache()
 
 
 def window_texts(
