@@ -27,3 +27,12 @@ def init_sentry(settings: Settings) -> None:
         release=f"reasonator@{__version__}",
         send_default_pii=False,  # keeps Authorization headers and cookies out of events
     )
+
+
+def report_to_sentry(settings: Settings, message: str) -> None:
+    """A warning for the operator as a Sentry message, when Sentry is configured."""
+    if not settings.sentry_dsn:
+        return
+    import sentry_sdk
+
+    sentry_sdk.capture_message(message, level="warning")

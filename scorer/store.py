@@ -11,7 +11,19 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, and_, exists, func, or_, select, tuple_
+from sqlalchemy import (
+    CursorResult,
+    Delete,
+    Select,
+    Table,
+    and_,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -19,7 +31,15 @@ from scorer import rollups
 from scorer.buckets import first_whole_session_after
 from scorer.db import insert_ignoring_conflicts
 from scorer.feeds import FeedItem
-from scorer.models import Article, ArticleTicker, BatchScoreJob, JobStatus, Meta, ScoreEvent
+from scorer.models import (
+    Article,
+    ArticleTicker,
+    BatchScoreJob,
+    JobStatus,
+    Meta,
+    ScoreEvent,
+    ScoreRollup,
+)
 
 
 def store_items(session: Session, items: Sequence[FeedItem], *, now: datetime) -> int:
@@ -236,3 +256,49 @@ def rebuild_rollups(session: Session, since: datetime | None = None) -> tuple[da
         whole = first_whole_session_after(datetime.fromisoformat(pruned)).open_utc
         since = whole if since is None else max(since, whole)
     return since, rollups.rebuild(session, since)
+
+
+def delete_detail_before(session: Session, cutoff: datetime) -> tuple[int, int]:
+    """Delete articles seen before ``cutoff`` with their tickers and score events;
+    return (articles, events) deleted. The roll-ups stay: they are the history now.
+
+    Records how far detail is gone (``meta.detail_pruned_before``: the cutoff, or the
+    latest time a deleted score was known if later), so a rebuild leaves the
+    sessions whose detail is incomplete alone.
+    """
+    old = select(Article.id).where(Article.seen_at < cutoff)
+    horizon = session.scalar(
+        select(func.max(ScoreEvent.scored_at)).where(ScoreEvent.article_id.in_(old))
+    )
+    events = _deleted(session, delete(ScoreEvent).where(ScoreEvent.article_id.in_(old)))
+    session.execute(delete(ArticleTicker).where(ArticleTicker.article_id.in_(old)))
+    articles = _deleted(session, delete(Article).where(Article.seen_at < cutoff))
+    if articles or events:
+        known = meta_get(session, PRUNED_BEFORE)
+        marks = [cutoff, horizon, None if known is None else datetime.fromisoformat(known)]
+        meta_set(session, PRUNED_BEFORE, max(m for m in marks if m is not None).isoformat())
+    return articles, events
+
+
+def oldest_detail_cutoff(session: Session, share: float) -> datetime | None:
+    """The ``seen_at`` before which lie the oldest ``share`` (0..1) of the articles (at
+    least one, never all); None with one article or none."""
+    total = int(session.scalar(select(func.count()).select_from(Article)) or 0)
+    if total <= 1:
+        return None
+    skip = min(max(int(total * share), 1), total - 1)
+    stmt = select(Article.seen_at).order_by(Article.seen_at).offset(skip).limit(1)
+    return session.scalar(stmt)
+
+
+def delete_rollups_before(session: Session, interval: str, before: datetime) -> int:
+    """Delete ``interval`` buckets starting before ``before``; return how many."""
+    stmt = delete(ScoreRollup).where(
+        ScoreRollup.interval == interval, ScoreRollup.bucket_start < before
+    )
+    return _deleted(session, stmt)
+
+
+def _deleted(session: Session, stmt: Delete) -> int:
+    result = cast(CursorResult[Any], session.execute(stmt))
+    return int(result.rowcount or 0)

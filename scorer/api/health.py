@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scorer import __version__
 from scorer.api.http import send_json
+from scorer.capacity import measure
 from scorer.config import Settings
 from scorer.model import ModelLoader
 from scorer.store import open_jobs, queue_depth
@@ -31,6 +32,7 @@ def install(
 ) -> None:
     started = clock()
     depth = _CachedDepth(sessions)
+    usage = _CachedUsage(sessions, settings.db_size_budget or None, settings.db_row_limit)
 
     @app.get("/v1/health")
     def health() -> str:
@@ -53,6 +55,7 @@ def install(
                 "env": settings.env,
                 "flag_reasonator": settings.flag_reasonator,
                 "role": role(),
+                "database": usage.get(),
             }
         )
 
@@ -79,6 +82,43 @@ class _CachedDepth:
         except Exception:  # health must answer even when the database does not
             log.warning("queue depth unavailable", exc_info=True)
             self._value = {"pending": None, "rescore_jobs": None}
+        finally:
+            self._at = now
+            self._lock.release()
+        return self._value
+
+
+class _CachedUsage:
+    """The database against its plan for health, refreshed at most once a minute (the
+    size is cheap to ask, the row count less so) and never fatal."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        budget: int | None,
+        row_limit: int | None,
+        ttl: float = 60.0,
+    ) -> None:
+        self._sessions, self._budget, self._row_limit, self._ttl = (
+            sessions,
+            budget,
+            row_limit,
+            ttl,
+        )
+        self._lock = threading.Lock()
+        self._value: dict[str, object] | None = None
+        self._at = float("-inf")
+
+    def get(self) -> dict[str, object] | None:
+        now = time.monotonic()
+        if now - self._at < self._ttl or not self._lock.acquire(blocking=False):
+            return self._value
+        try:
+            with self._sessions() as session:
+                self._value = measure(session, self._budget, self._row_limit).as_json()
+        except Exception:  # health must answer even when the database does not
+            log.warning("database usage unavailable", exc_info=True)
+            self._value = None
         finally:
             self._at = now
             self._lock.release()

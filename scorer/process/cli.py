@@ -179,6 +179,8 @@ def _add_data_commands(sub: Any) -> None:
         default=None,
         help="only buckets from this instant's session on (default: all that detail covers)",
     )
+    sub.add_parser("retention", help="prune old detail and buckets once, as the daily job does")
+    sub.add_parser("db-stats", help="rows and bytes per table, and the share of each limit")
     demo = sub.add_parser(
         "seed-demo", help="fill the database with synthetic articles, scores and roll-ups"
     )
@@ -240,9 +242,51 @@ def _seed_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retention(_args: argparse.Namespace) -> int:
+    from scorer.observability import configure_logging, init_sentry
+    from scorer.process.service import Service
+
+    configure_logging()
+    settings = Settings.from_env()
+    init_sentry(settings)
+    service = Service(settings)
+    try:
+        done = service.retention(datetime.now(UTC))
+    finally:
+        service.stop()
+    print(json.dumps(asdict(done)))
+    return 0
+
+
+def _db_stats(_args: argparse.Namespace) -> int:
+    from scorer.capacity import measure
+    from scorer.db import make_engine, make_session_factory
+
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    with make_session_factory(engine)() as session:
+        usage = measure(session, settings.db_size_budget, settings.db_row_limit, detailed=True)
+    engine.dispose()
+    print(f"{'table':<20} {'rows':>12} {'bytes':>14}")
+    for name, (rows, size) in usage.tables.items():
+        print(f"{name:<20} {rows:>12,} {'?' if size is None else f'{size:,}':>14}")
+    print(f"{'total':<20} {usage.rows or 0:>12,} {usage.bytes:>14,}")
+
+    def limit(name: str, used: int, cap: int | None, pct: float | None) -> str:
+        if not cap:
+            return f"{name}: {used:,} (no limit set)"
+        return f"{name}: {used:,} of {cap:,} = {pct:.1f}%"
+
+    print(limit("storage", usage.bytes, usage.budget, usage.bytes_percent))
+    print(limit("rows", usage.rows or 0, usage.row_limit, usage.rows_percent))
+    return 0
+
+
 DATA_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "rollups": _rollups,
     "seed-demo": _seed_demo,
+    "retention": _retention,
+    "db-stats": _db_stats,
 }
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import bottle
 import requests
@@ -19,15 +20,19 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
 from jobs.ingest import IngestResult, ingest
+from jobs.retention import RetentionPolicy, RetentionResult, run_retention
 from jobs.score import ScoreResult, score_pending
 from scorer import __version__
 from scorer.api import create_app
+from scorer.capacity import capacity_error
 from scorer.config import Settings
 from scorer.crons import CronReporter
 from scorer.db import make_engine, make_session_factory
 from scorer.feeds import make_http_session
 from scorer.leader import SchedulerLock, make_lock
+from scorer.market import NY
 from scorer.model import Classifier, ModelLoader, load_classifier
+from scorer.observability import report_to_sentry
 from scorer.schedule import make_scheduler
 
 log = logging.getLogger(__name__)
@@ -58,6 +63,7 @@ class Service:
         engine: Engine | None = None,
         loader: ModelLoader | None = None,
         crons: CronReporter | None = None,
+        report: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url, pool_size=10)
@@ -69,6 +75,24 @@ class Service:
         self.scheduler: BackgroundScheduler | None = None
         self.stopping = threading.Event()
         self._cycle_lock = threading.Lock()
+        # Where warnings for the operator go: Sentry when configured (tests pass a fake).
+        self.report = report or (lambda message: report_to_sentry(settings, message))
+        self.capacity_refused: str | None = None  # why the database refused a write
+        self._retention_day: date | None = None
+
+    def retention_policy(self) -> RetentionPolicy:
+        s = self.settings
+        return RetentionPolicy(
+            detail_days=s.detail_retention_days,
+            rollup_15m_days=s.rollup_retention_15m_days,
+            rollup_1h_days=s.rollup_retention_1h_days,
+            budget=s.db_size_budget or None,
+            row_limit=s.db_row_limit,
+        )
+
+    def retention(self, now: datetime) -> RetentionResult:
+        """One retention pass (also ``python -m scorer retention``)."""
+        return run_retention(self.sessions, self.retention_policy(), now=now, report=self.report)
 
     def app(self) -> bottle.Bottle:
         """The read API over this service's database and model."""
@@ -90,24 +114,75 @@ class Service:
         threading.Thread(target=self._start_scheduler, name="scheduler-start", daemon=True).start()
 
     def run_cycle(self, now: datetime | None = None) -> CycleResult:
-        """One ingest then score pass. Scoring waits for the model; ingest never does."""
+        """One ingest then score pass, and retention once a (New York) day. Scoring
+        waits for the model; ingest never does.
+
+        A write the database refuses for capacity is reported once (log and Sentry);
+        later cycles skip their writes instead of failing again every interval, until
+        retention has brought the database back under its limits."""
         with self._cycle_lock:
             when = now or datetime.now(UTC)
-            with self.crons.job("reasonator-ingest", when):
-                ingested = ingest(
-                    self.sessions,
-                    self.http,
-                    self.settings.feeds,
-                    self.settings.watchlist,
-                    now=when,
-                    timeout=self.settings.fetch_timeout,
-                )
-            classifier = self.loader.classifier
-            if classifier is None:  # still loading: no check-in; Sentry's margin covers a boot
-                return CycleResult(ingested, None)
-            with self.crons.job("reasonator-score", when):
-                scored = self.score(classifier)
-            return CycleResult(ingested, scored)
+            if self.capacity_refused is not None and not self._capacity_back(when):
+                return CycleResult(IngestResult(errors=[self._refusal()]), None)
+            try:
+                result = self._cycle(when)
+            except Exception as exc:
+                reason = capacity_error(exc)
+                if reason is None:
+                    raise
+                if self.capacity_refused is None:
+                    message = f"the database refused a write for capacity: {reason}"
+                    log.error("%s; writes pause until retention frees room", message)
+                    self.report(message)
+                self.capacity_refused = reason
+                return CycleResult(IngestResult(errors=[self._refusal()]), None)
+            self.capacity_refused = None
+            self._daily_retention(when)
+            return result
+
+    def _refusal(self) -> str:
+        return f"writes paused: the database refused a write ({self.capacity_refused})"
+
+    def _capacity_back(self, now: datetime) -> bool:
+        """Run retention; True when the database is back under every limit."""
+        try:
+            done = self.retention(now)
+        except Exception:
+            log.warning("retention failed while writes are paused", exc_info=True)
+            return False
+        percents = [done.usage.get("bytes_percent"), done.usage.get("rows_percent")]
+        return all(not isinstance(p, float) or p < 100 for p in percents)
+
+    def _daily_retention(self, now: datetime) -> None:
+        day = now.astimezone(NY).date()
+        if self._retention_day == day:
+            return
+        self._retention_day = day
+        try:
+            done = self.retention(now)
+            log.info(
+                "retention: articles=%d events=%d rollups=%s usage=%s",
+                done.articles, done.events, done.rollups, done.usage,
+            )  # fmt: skip
+        except Exception:  # the cycle's writes are done; retention tries again tomorrow
+            log.exception("retention failed")
+
+    def _cycle(self, when: datetime) -> CycleResult:
+        with self.crons.job("reasonator-ingest", when):
+            ingested = ingest(
+                self.sessions,
+                self.http,
+                self.settings.feeds,
+                self.settings.watchlist,
+                now=when,
+                timeout=self.settings.fetch_timeout,
+            )
+        classifier = self.loader.classifier
+        if classifier is None:  # still loading: no check-in; Sentry's margin covers a boot
+            return CycleResult(ingested, None)
+        with self.crons.job("reasonator-score", when):
+            scored = self.score(classifier)
+        return CycleResult(ingested, scored)
 
     def score(self, classifier: Classifier) -> ScoreResult:
         return score_pending(
