@@ -114,6 +114,19 @@ def _slug(raw: str) -> str:
     return raw
 
 
+_UNITS = {"": 1, "B": 1} | {
+    f"{unit}{b}": 1024 ** (i + 1) for i, unit in enumerate("KMGT") for b in ("", "B")
+}
+
+
+def _size(raw: str) -> int:
+    """Bytes from ``1GB``, ``500 MB``, ``1073741824`` (binary units: 1 GB = 1024**3)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?B?)\s*", raw.upper().replace("IB", "B"))
+    if match is None or match.group(2) not in _UNITS:
+        raise ValueError(f"must be a size such as 1GB or 500MB, got {raw!r}")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
 def _feeds(raw: str) -> tuple[FeedSpec, ...]:
     return parse_feed_list(raw)
 
@@ -275,6 +288,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DB_OUTAGE_GRACE", "db_outage_grace", 60, _int(0, 3600),
             "seconds the database may be unreachable before health turns 503 `degraded`",
             "`60`"),
+    # Retention and the database plan (issue 10).
+    Setting("DB_SIZE_BUDGET", "db_size_budget", 1024**3, _size,
+            "the database's storage budget, e.g. `1GB`, `500MB` (binary units), `0` for none; "
+            "Postgres: the database's size; SQLite: the file's used pages", "`1GB`"),
+    Setting("DB_ROW_LIMIT", "db_row_limit", None, _int(1, 10**12),
+            "a plan's cap on rows in all tables (Postgres Mini: `10000`); unset for none",
+            "unset"),
+    Setting("DETAIL_RETENTION_DAYS", "detail_retention_days", 90, _int(1, 36500),
+            "days to keep articles, their tickers and score events (sooner if over budget)",
+            "`90`"),
+    Setting("ROLLUP_RETENTION_15M_DAYS", "rollup_retention_15m_days", 31, _int(1, 36500),
+            "days to keep 15-minute history buckets", "`31`"),
+    Setting("ROLLUP_RETENTION_1H_DAYS", "rollup_retention_1h_days", 365, _int(1, 36500),
+            "days to keep 1-hour history buckets (session buckets are kept for ever)", "`365`"),
 )  # fmt: skip
 BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -321,6 +348,12 @@ class Settings:
     source_version: str | None
     # issue 11
     db_outage_grace: int
+    # Retention and the database plan (issue 10).
+    db_size_budget: int
+    db_row_limit: int | None
+    detail_retention_days: int
+    rollup_retention_15m_days: int
+    rollup_retention_1h_days: int
 
     def __repr__(self) -> str:
         secret = {s.field for s in SETTINGS if s.secret}

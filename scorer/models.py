@@ -214,3 +214,41 @@ class BatchScoreJob(Base):
     pairs: Mapped[int] = mapped_column(Integer)  # (article, ticker) pairs queued
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ScoreRollup(Base):
+    """One history bucket of one ticker: what the panel reads instead of raw events.
+
+    Kept by ``scorer.rollups`` in the transaction that stores the score events it
+    sums (``store.store_scores``); ``basis`` is ``known`` (each pair once, when its
+    first score became known) or ``published`` (each pair at its news time, with its
+    newest score). Sums, not means, so concurrent writers add atomically.
+    """
+
+    __tablename__ = "score_rollups"
+
+    # Key order serves the panel's read: one ticker, interval and basis, a range of starts.
+    ticker: Mapped[str] = mapped_column(String(12), primary_key=True)
+    interval: Mapped[str] = mapped_column(String(8), primary_key=True)
+    basis: Mapped[str] = mapped_column(String(12), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    bucket_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    count: Mapped[int] = mapped_column(Integer)
+    score_sum: Mapped[float] = mapped_column(Float)
+    score_min: Mapped[float | None] = mapped_column(Float)
+    score_max: Mapped[float | None] = mapped_column(Float)
+    positive: Mapped[int] = mapped_column(Integer)
+    negative: Mapped[int] = mapped_column(Integer)
+    neutral: Mapped[int] = mapped_column(Integer)
+    # The relevance-weighted mean is weighted_score_sum / weight_sum.
+    weight_sum: Mapped[float] = mapped_column(Float)
+    weighted_score_sum: Mapped[float] = mapped_column(Float)
+
+
+class Meta(Base):
+    """Facts about the database itself: a demo marker, how far detail was pruned."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

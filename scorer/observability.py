@@ -128,3 +128,12 @@ def init_sentry(settings: Settings) -> None:
         before_send_transaction=scrubber.event,
         before_breadcrumb=scrubber.breadcrumb,
     )
+
+
+def report_to_sentry(settings: Settings, message: str) -> None:
+    """A warning for the operator as a Sentry message, when Sentry is configured."""
+    if not settings.sentry_dsn:
+        return
+    import sentry_sdk
+
+    sentry_sdk.capture_message(message, level="warning")

@@ -10,11 +10,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import (
+    CursorResult,
+    Delete,
+    Select,
+    Table,
+    and_,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from scorer import rollups
+from scorer.buckets import first_whole_session_after
 from scorer.db import insert_ignoring_conflicts
 from scorer.feeds import FeedItem
 from scorer.models import (
@@ -24,7 +39,9 @@ from scorer.models import (
     BatchScoreJob,
     Feed,
     JobStatus,
+    Meta,
     ScoreEvent,
+    ScoreRollup,
 )
 from scorer.tickers import Tag
 
@@ -281,12 +298,141 @@ def finish_jobs(session: Session, model_id: str, revision: str, now: datetime) -
         job.status, job.finished_at = JobStatus.DONE, now
 
 
-def store_scores(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Insert score events; a pair already scored under that revision is skipped, so a
-    retried batch or a second scorer stores nothing twice. Returns how many went in."""
-    return insert_ignoring_conflicts(
-        session, ScoreEvent, rows, ["article_id", "ticker", "model_id", "model_revision"]
+def store_scores(
+    session: Session,
+    rows: Sequence[Mapping[str, Any]],
+    relevance: Mapping[tuple[int, str], float] | None = None,
+) -> int:
+    """Insert score events and fold them into the roll-ups, in the caller's transaction
+    (so events and buckets commit together). A pair already scored under that
+    revision is skipped, so a retried batch or a second scorer stores nothing twice.
+    ``relevance`` weighs each (article, ticker) pair (default: its tag's relevance,
+    1.0 for a pair with no tag). Returns how many went in."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    pairs = sorted({(row["article_id"], row["ticker"]) for row in rows})
+    tags = (
+        select(ArticleTicker.article_id, ArticleTicker.ticker, ArticleTicker.relevance)
+        .where(tuple_(ArticleTicker.article_id, ArticleTicker.ticker).in_(pairs))
+        .order_by(ArticleTicker.article_id, ArticleTicker.ticker)
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # Writers of the same pairs take turns (in one order: no deadlock), so "is this
+        # the pair's first score?" has one answer. SQLite writers are serial already.
+        tags = tags.with_for_update()
+    tagged = {(a, t): r for a, t, r in session.execute(tags)}
+    # Each pair weighs as much as its ticker is central to the news (its tag's relevance).
+    relevance = tagged if relevance is None else relevance
+    table = cast(Table, ScoreEvent.__table__)
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    identity = ["article_id", "ticker", "model_id", "model_revision"]
+    stmt = dialect.insert(table).values(rows).on_conflict_do_nothing(index_elements=identity)
+    went_in = session.execute(stmt.returning(table.c.id, *[table.c[c] for c in identity])).all()
+    if not went_in:
+        return 0
+    new_ids = {row.id for row in went_in}
+    by_identity = {tuple(row[c] for c in identity): row for row in rows}
+    inserted = [
+        by_identity[(r.article_id, r.ticker, r.model_id, r.model_revision)]
+        for r in sorted(went_in, key=lambda r: r.id)
+    ]
+    rollups.record(session, inserted, _prior_scores(session, pairs, new_ids), relevance)
+    return len(went_in)
+
+
+def _prior_scores(
+    session: Session, pairs: Sequence[tuple[int, str]], new_ids: set[int]
+) -> dict[tuple[int, str], rollups.Prior]:
+    """Each pair's current (newest) score event from before this batch, if any."""
+    prior: dict[tuple[int, str], tuple[int, rollups.Prior]] = {}
+    stmt = select(
+        ScoreEvent.id,
+        ScoreEvent.article_id,
+        ScoreEvent.ticker,
+        ScoreEvent.score,
+        ScoreEvent.label,
+        ScoreEvent.published_at,
+    ).where(tuple_(ScoreEvent.article_id, ScoreEvent.ticker).in_(pairs))
+    for row in session.execute(stmt):
+        pair = (row.article_id, row.ticker)
+        if row.id in new_ids or (pair in prior and prior[pair][0] > row.id):
+            continue
+        prior[pair] = (row.id, rollups.Prior(row.score, row.label, row.published_at))
+    return {pair: value for pair, (_, value) in prior.items()}
+
+
+def meta_get(session: Session, key: str) -> str | None:
+    """A value of the ``meta`` table (demo marker, pruning horizon), or None."""
+    return session.scalar(select(Meta.value).where(Meta.key == key))
+
+
+def meta_set(session: Session, key: str, value: str) -> None:
+    """Set a ``meta`` value (insert or replace)."""
+    table = cast(Table, Meta.__table__)
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    stmt = dialect.insert(table).values(key=key, value=value)
+    session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
+
+
+PRUNED_BEFORE = "detail_pruned_before"  # meta: no detail is kept before this instant
+
+
+def rebuild_rollups(session: Session, since: datetime | None = None) -> tuple[datetime | None, int]:
+    """Rebuild the roll-ups from the events, from ``since`` or from the beginning, but
+    never into sessions whose detail was pruned (their buckets are all that is left).
+    Returns where it started (None: everything) and how many bucket rows it wrote."""
+    pruned = meta_get(session, PRUNED_BEFORE)
+    if pruned is not None:
+        whole = first_whole_session_after(datetime.fromisoformat(pruned)).open_utc
+        since = whole if since is None else max(since, whole)
+    return since, rollups.rebuild(session, since)
+
+
+def delete_detail_before(session: Session, cutoff: datetime) -> tuple[int, int]:
+    """Delete articles seen before ``cutoff`` with their tickers and score events;
+    return (articles, events) deleted. The roll-ups stay: they are the history now.
+
+    Records how far detail is gone (``meta.detail_pruned_before``: the cutoff, or the
+    latest time a deleted score was known if later), so a rebuild leaves the
+    sessions whose detail is incomplete alone.
+    """
+    old = select(Article.id).where(Article.seen_at < cutoff)
+    horizon = session.scalar(
+        select(func.max(ScoreEvent.scored_at)).where(ScoreEvent.article_id.in_(old))
+    )
+    events = _deleted(session, delete(ScoreEvent).where(ScoreEvent.article_id.in_(old)))
+    session.execute(delete(ArticleTicker).where(ArticleTicker.article_id.in_(old)))
+    articles = _deleted(session, delete(Article).where(Article.seen_at < cutoff))
+    if articles or events:
+        known = meta_get(session, PRUNED_BEFORE)
+        marks = [cutoff, horizon, None if known is None else datetime.fromisoformat(known)]
+        meta_set(session, PRUNED_BEFORE, max(m for m in marks if m is not None).isoformat())
+    return articles, events
+
+
+def oldest_detail_cutoff(session: Session, share: float) -> datetime | None:
+    """The ``seen_at`` before which lie the oldest ``share`` (0..1) of the articles (at
+    least one, never all); None with one article or none."""
+    total = int(session.scalar(select(func.count()).select_from(Article)) or 0)
+    if total <= 1:
+        return None
+    skip = min(max(int(total * share), 1), total - 1)
+    stmt = select(Article.seen_at).order_by(Article.seen_at).offset(skip).limit(1)
+    return session.scalar(stmt)
+
+
+def delete_rollups_before(session: Session, interval: str, before: datetime) -> int:
+    """Delete ``interval`` buckets starting before ``before``; return how many."""
+    stmt = delete(ScoreRollup).where(
+        ScoreRollup.interval == interval, ScoreRollup.bucket_start < before
+    )
+    return _deleted(session, stmt)
+
+
+def _deleted(session: Session, stmt: Delete) -> int:
+    result = cast(CursorResult[Any], session.execute(stmt))
+    return int(result.rowcount or 0)
 
 
 def feed_health(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scorer import __version__
 from scorer.api.http import send_json
+from scorer.capacity import measure
 from scorer.config import Settings
 from scorer.model import ModelLoader
 from scorer.store import open_jobs, queue_depth
@@ -32,6 +34,7 @@ def install(
 ) -> None:
     started = clock()
     probe = DatabaseProbe(sessions, clock=clock)
+    usage = _CachedUsage(sessions, settings.db_size_budget or None, settings.db_row_limit)
 
     @app.get("/v1/health")
     def health() -> str:
@@ -57,6 +60,7 @@ def install(
             "flag_reasonator": settings.flag_reasonator,
             "role": role(),
             "database": "ok" if down is None else "unreachable",
+            "storage": usage.get(),
             "artifact": artifact,
             **({"warnings": warnings} if warnings else {}),
         }
@@ -162,3 +166,40 @@ class DatabaseProbe:
             with self._lock:
                 self._at = self._clock()
                 self._running = None
+
+
+class _CachedUsage:
+    """The database against its plan for health, refreshed at most once a minute (the
+    size is cheap to ask, the row count less so) and never fatal."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        budget: int | None,
+        row_limit: int | None,
+        ttl: float = 60.0,
+    ) -> None:
+        self._sessions, self._budget, self._row_limit, self._ttl = (
+            sessions,
+            budget,
+            row_limit,
+            ttl,
+        )
+        self._lock = threading.Lock()
+        self._value: dict[str, object] | None = None
+        self._at = float("-inf")
+
+    def get(self) -> dict[str, object] | None:
+        now = time.monotonic()
+        if now - self._at < self._ttl or not self._lock.acquire(blocking=False):
+            return self._value
+        try:
+            with self._sessions() as session:
+                self._value = measure(session, self._budget, self._row_limit).as_json()
+        except Exception:  # health must answer even when the database does not
+            log.warning("database usage unavailable", exc_info=True)
+            self._value = None
+        finally:
+            self._at = now
+            self._lock.release()
+        return self._value

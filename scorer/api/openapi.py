@@ -40,6 +40,18 @@ _NULLABLE_STR = {"type": ["string", "null"]}
 _NULLABLE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
 _TAGGED_BY = {"type": "string", "enum": list(REASONS)}
 
+_SCORE_ITEM: J = {
+    "ticker": _STR,
+    "label": _ref("Label"),
+    "score": _ref("Score"),
+    "probabilities": _ref("Probabilities"),
+    "scored_at": _INSTANT,
+    "model": _ref("Model"),
+    "relevance": _UNIT,
+    "tagged_by": _TAGGED_BY,
+    "article": _ref("ArticleRef"),
+}
+
 SCHEMAS: J = {
     "Error": _obj(
         {"error": {"type": "string", "enum": sorted(set(ERRORS.values()))}, "message": _STR}
@@ -51,22 +63,51 @@ SCHEMAS: J = {
     "ArticleRef": _obj(
         {"headline": _STR, "url": _NULLABLE_STR, "source": _STR, "published_at": _INSTANT}
     ),
-    "ScoreItem": _obj(
+    "ScoreItem": _obj(_SCORE_ITEM),
+    "Labels": _obj(
         {
-            "ticker": _STR,
-            "label": _ref("Label"),
-            "score": _ref("Score"),
-            "probabilities": _ref("Probabilities"),
-            "scored_at": _INSTANT,
-            "model": _ref("Model"),
-            "relevance": _UNIT,
-            "tagged_by": _TAGGED_BY,
-            "article": _ref("ArticleRef"),
+            "positive": {"type": "integer", "minimum": 0},
+            "negative": {"type": "integer", "minimum": 0},
+            "neutral": {"type": "integer", "minimum": 0},
         }
     ),
+    "Window": _obj(
+        {
+            "span": {"type": "string", "enum": ["1h", "24h", "7d"]},
+            "from": _INSTANT,
+            "count": {"type": "integer", "minimum": 0},
+            "mean": {"oneOf": [{"type": "null"}, _ref("Score")]},
+            "labels": _ref("Labels"),
+        }
+    ),
+    "LatestItem": _obj({**_SCORE_ITEM, "window": _ref("Window")}),
+    "Bucket": _obj(
+        {
+            "start": _INSTANT,
+            "end": _INSTANT,
+            "session": {"type": "string", "format": "date"},
+            "count": {"type": "integer", "minimum": 0},
+            "mean": {"oneOf": [{"type": "null"}, _ref("Score")]},
+            "min": {"oneOf": [{"type": "null"}, _ref("Score")]},
+            "max": {"oneOf": [{"type": "null"}, _ref("Score")]},
+            "labels": _ref("Labels"),
+            "relevance_weighted_mean": {"oneOf": [{"type": "null"}, _ref("Score")]},
+        }
+    ),
+    "Buckets": _obj(
+        {
+            "ticker": _STR,
+            "interval": {"type": "string", "enum": ["15m", "1h", "session"]},
+            "basis": {"type": "string", "enum": ["known", "published"]},
+            "from": _INSTANT,
+            "to": _INSTANT,
+            "data": {"type": "array", "items": _ref("Bucket")},
+        }
+    ),
+    "HistoryOrBuckets": {"oneOf": [_ref("History"), _ref("Buckets")]},
     "Latest": _obj(
         {
-            "data": {"type": "array", "items": _ref("ScoreItem")},
+            "data": {"type": "array", "items": _ref("LatestItem")},
             "missing": {"type": "array", "items": _STR},
         }
     ),
@@ -200,6 +241,22 @@ PARAMETERS: J = {
         "0 to 1: only items whose ticker was tagged with at least this relevance",
         _UNIT,
     ),
+    "Interval": _param(
+        "interval",
+        "buckets from the roll-ups instead of raw events (15m <= 31 days, 1h <= 366 days, "
+        "session <= 10 years)",
+        {"type": "string", "enum": ["15m", "1h", "session"]},
+    ),
+    "Basis": _param(
+        "basis",
+        "with interval: known (when a score was first known, default) or published",
+        {"type": "string", "enum": ["known", "published"]},
+    ),
+    "Window": _param(
+        "window",
+        "the rolling aggregate on each item (default 24h)",
+        {"type": "string", "enum": ["1h", "24h", "7d"]},
+    ),
     "Cursor": _param("cursor", "next_cursor of the previous page, as it is", {"type": "string"}),
     "IfNoneMatch": {
         "name": "If-None-Match",
@@ -289,12 +346,14 @@ def paths() -> J:
             }
         },
         "/v1/scores/latest": _read(
-            "the score of each ticker's newest news", "Latest", ["Tickers", "MinRelevance"]
+            "the score of each ticker's newest news",
+            "Latest",
+            ["Tickers", "MinRelevance", "Window"],
         ),
         "/v1/scores/history": _read(
             "a ticker's score events by when they were known",
-            "History",
-            ["Ticker", "From", "To", "HistoryLimit", "MinRelevance"],
+            "HistoryOrBuckets",
+            ["Ticker", "From", "To", "HistoryLimit", "MinRelevance", "Interval", "Basis"],
         ),
         "/v1/articles": _read(
             "scored articles, newest first, paged by cursor",

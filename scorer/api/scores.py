@@ -12,7 +12,7 @@ from typing import Any
 import bottle
 from sqlalchemy import Engine, Row, Select, bindparam, func, select
 
-from scorer.api import params
+from scorer.api import buckets, params
 from scorer.api.http import BadRequest, authorize, dumps, iso, send, send_json
 from scorer.config import Settings
 from scorer.models import Article, ArticleTicker, ScoreEvent
@@ -29,7 +29,9 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
     def latest() -> str:
         authorize(settings)
         tickers = params.tickers(params.arg("tickers"))
-        items = latest_items.get(tickers, params.min_relevance(params.arg("min_relevance")))
+        least = params.min_relevance(params.arg("min_relevance"))
+        window = buckets.choice("window", params.arg("window"), tuple(buckets.WINDOWS), "24h")
+        items = latest_items.get(tickers, window, least)
         # Assembled from per-ticker JSON texts: the same bytes as send_json would write.
         data = ",".join(text for text in items.values() if text is not None)
         missing = dumps([t for t, text in items.items() if text is None])
@@ -40,6 +42,14 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
         authorize(settings)
         ticker = params.ticker(params.arg("ticker"))
         end = params.instant("to", params.arg("to")) or _next_minute(datetime.now(UTC))
+        if params.arg("interval") is not None:  # buckets from the roll-ups
+            return buckets.history(
+                engine,
+                ticker,
+                params.instant("from", params.arg("from")),
+                end,
+                {"interval": params.arg("interval"), "basis": params.arg("basis")},
+            )
         start = params.instant("from", params.arg("from")) or params.span_before(
             end, HISTORY_DEFAULT_SPAN
         )
@@ -181,16 +191,17 @@ class _LatestCache:
     def __init__(self, engine: Engine, max_age: float = 2.0, max_items: int = 5_000) -> None:
         self._engine, self._max_age, self._max_items = engine, max_age, max_items
         # (stamp, when, items): swapped whole, so threads never see a mix of two stamps.
-        # Items are keyed by (ticker, min_relevance): each filter has its own latest.
-        self._state: tuple[int | None, float, dict[tuple[str, float], str | None]] = (
+        # Items are keyed by (ticker, window, min_relevance): each carries its rolling
+        # window, and each relevance filter has its own latest.
+        self._state: tuple[int | None, float, dict[tuple[str, str, float], str | None]] = (
             None,
             -max_age,
             {},
         )
 
-    def get(self, tickers: Sequence[str], least: float = 0.0) -> dict[str, str | None]:
-        """Ticker -> its item's JSON text, or None when it has no score (with a
-        relevance of at least ``least``)."""
+    def get(self, tickers: Sequence[str], window: str, least: float = 0.0) -> dict[str, str | None]:
+        """Ticker -> its item's JSON text with ``window``, or None when it has no score
+        (with a relevance of at least ``least``)."""
         with self._engine.connect() as conn:
             # Read the stamp before the items: what is fetched is at least as new.
             stamp = conn.scalar(_STAMP)
@@ -199,7 +210,7 @@ class _LatestCache:
             if kept != stamp or now - since > self._max_age or len(items) > self._max_items:
                 items = {}
                 self._state = (stamp, now, items)
-            wanted = [t for t in tickers if (t, least) not in items]
+            wanted = [t for t in tickers if (t, window, least) not in items]
             if wanted:
                 bound: dict[str, Any] = _ticker_params(wanted)
                 if least > 0:
@@ -208,6 +219,15 @@ class _LatestCache:
                     row.ticker: dumps(_event_json(row))
                     for row in conn.execute(_latest(len(wanted), least > 0), bound)
                 }
+                windows = (
+                    buckets.window_texts(conn, list(found), window, datetime.now(UTC))
+                    if found
+                    else {}
+                )
                 for ticker in wanted:
-                    items[(ticker, least)] = found.get(ticker)
-        return {t: items[(t, least)] for t in tickers}
+                    text = found.get(ticker)
+                    # The item's object, closed after its window: '{…,"window":{…}}'.
+                    items[ticker, window, least] = (
+                        None if text is None else f'{text[:-1]},"window":{windows[ticker]}}}'
+                    )
+        return {t: items[t, window, least] for t in tickers}

@@ -1,4 +1,5 @@
-"""Command line: ``python -m scorer {serve,run-once,prepare-model,rescore,calendar}``."""
+"""Command line: ``python -m scorer {serve,run-once,prepare-model,rescore,calendar,rollups,
+retention,db-stats,seed-demo}``."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -53,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     cal.add_argument("--from", dest="start", type=date.fromisoformat, default=date.today())
     cal.add_argument("--to", dest="end", type=date.fromisoformat, default=None)
     cal.add_argument("--format", choices=("text", "json"), default="text")
+    _add_data_commands(sub)
 
     args = parser.parse_args(argv)
     try:
@@ -64,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             return _prepare_model(gate=not args.no_gate)
         if args.command == "rescore":
             return _rescore(args)
+        if args.command in DATA_COMMANDS:
+            return DATA_COMMANDS[args.command](args)
         return _calendar(args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
@@ -211,6 +217,127 @@ def _calendar(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _add_data_commands(sub: Any) -> None:
+    rollups = sub.add_parser("rollups", help="history roll-ups: rebuild them from the events")
+    action = rollups.add_subparsers(dest="action", required=True)
+    rebuild = action.add_parser("rebuild", help="recompute the roll-ups from the score events")
+    rebuild.add_argument(
+        "--since",
+        type=_instant,
+        default=None,
+        help="only buckets from this instant's session on (default: all that detail covers)",
+    )
+    sub.add_parser("retention", help="prune old detail and buckets once, as the daily job does")
+    sub.add_parser("db-stats", help="rows and bytes per table, and the share of each limit")
+    demo = sub.add_parser(
+        "seed-demo", help="fill the database with synthetic articles, scores and roll-ups"
+    )
+    demo.add_argument("--tickers", type=int, default=100, help="how many tickers (default 100)")
+    demo.add_argument("--events", type=int, default=100_000, help="score events (default 100000)")
+    demo.add_argument("--days", type=int, default=30, help="over the sessions of the last N days")
+    demo.add_argument(
+        "--force", action="store_true", help="add demo data to a database holding real data"
+    )
+
+
+def _rollups(args: argparse.Namespace) -> int:
+    import time
+
+    from scorer.db import make_engine, make_session_factory
+    from scorer.store import rebuild_rollups
+
+    engine = make_engine(Settings.from_env().database_url)
+    started = time.monotonic()
+    print("rebuilding roll-ups from the score events…", file=sys.stderr, flush=True)
+    with make_session_factory(engine).begin() as session:
+        since, rows = rebuild_rollups(session, args.since)
+    engine.dispose()
+    where = "all sessions" if since is None else f"sessions from {since.date()}"
+    print(f"rollups rebuilt: {rows} buckets over {where} in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+def _seed_demo(args: argparse.Namespace) -> int:
+    import time
+
+    from scorer.db import make_engine, make_session_factory, migrate
+    from scorer.demo import DemoRefused, seed
+
+    engine = make_engine(Settings.from_env().database_url)
+    migrate(engine)
+    started = time.monotonic()
+    try:
+        with make_session_factory(engine).begin() as session:
+            result = seed(
+                session,
+                n_tickers=args.tickers,
+                n_events=args.events,
+                days=args.days,
+                now=datetime.now(UTC),
+                force=args.force,
+                progress=lambda line: print(line, file=sys.stderr, flush=True),
+            )
+    except DemoRefused as exc:
+        print(f"seed-demo refused: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(
+        f"seed-demo: {result.events:,} score events on {result.articles:,} articles for "
+        f"{result.tickers} tickers over {result.sessions} sessions, {result.buckets:,} roll-up "
+        f"rows, in {time.monotonic() - started:.1f}s"
+    )
+    return 0
+
+
+def _retention(_args: argparse.Namespace) -> int:
+    from scorer.observability import configure_logging, init_sentry
+    from scorer.process.service import Service
+
+    configure_logging()
+    settings = Settings.from_env()
+    init_sentry(settings)
+    service = Service(settings)
+    try:
+        done = service.retention(datetime.now(UTC))
+    finally:
+        service.stop()
+    print(json.dumps(asdict(done)))
+    return 0
+
+
+def _db_stats(_args: argparse.Namespace) -> int:
+    from scorer.capacity import measure
+    from scorer.db import make_engine, make_session_factory
+
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    with make_session_factory(engine)() as session:
+        usage = measure(session, settings.db_size_budget, settings.db_row_limit, detailed=True)
+    engine.dispose()
+    print(f"{'table':<20} {'rows':>12} {'bytes':>14}")
+    for name, (rows, size) in usage.tables.items():
+        print(f"{name:<20} {rows:>12,} {'?' if size is None else f'{size:,}':>14}")
+    print(f"{'total':<20} {usage.rows or 0:>12,} {usage.bytes:>14,}")
+
+    def limit(name: str, used: int, cap: int | None, pct: float | None) -> str:
+        if not cap:
+            return f"{name}: {used:,} (no limit set)"
+        return f"{name}: {used:,} of {cap:,} = {pct:.1f}%"
+
+    print(limit("storage", usage.bytes, usage.budget, usage.bytes_percent))
+    print(limit("rows", usage.rows or 0, usage.row_limit, usage.rows_percent))
+    return 0
+
+
+DATA_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "rollups": _rollups,
+    "seed-demo": _seed_demo,
+    "retention": _retention,
+    "db-stats": _db_stats,
+}
 
 
 if __name__ == "__main__":

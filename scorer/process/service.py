@@ -10,8 +10,9 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import bottle
 import requests
@@ -21,15 +22,19 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from jobs.ingest import IngestResult, ingest
+from jobs.retention import RetentionPolicy, RetentionResult, run_retention
 from jobs.score import ScoreResult, score_pending
 from scorer import __version__
 from scorer.api import create_app
+from scorer.capacity import capacity_error
 from scorer.config import Settings
 from scorer.crons import CronReporter
 from scorer.db import is_outage, make_engine, make_session_factory
 from scorer.feeds import FetchPolicy, make_http_session
 from scorer.leader import SchedulerLock, make_lock
+from scorer.market import NY
 from scorer.model import Classifier, ModelLoader, load_classifier
+from scorer.observability import report_to_sentry
 from scorer.schedule import make_scheduler, tick
 from scorer.tickers import Tagger, tagger_for
 
@@ -80,6 +85,7 @@ class Service:
         engine: Engine | None = None,
         loader: ModelLoader | None = None,
         crons: CronReporter | None = None,
+        report: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url, pool_size=10)
@@ -98,6 +104,10 @@ class Service:
             deadline=settings.fetch_deadline,
             edgar_user_agent=settings.edgar_user_agent,
         )
+        # Where warnings for the operator go: Sentry when configured (tests pass a fake).
+        self.report = report or (lambda message: report_to_sentry(settings, message))
+        self.capacity_refused: str | None = None  # why the database refused a write
+        self._retention_day: date | None = None
 
     @property
     def tagger(self) -> Tagger:
@@ -115,6 +125,20 @@ class Service:
             for note in self.settings.notes():
                 log.info("%s", note)
         return self._tagger
+
+    def retention_policy(self) -> RetentionPolicy:
+        s = self.settings
+        return RetentionPolicy(
+            detail_days=s.detail_retention_days,
+            rollup_15m_days=s.rollup_retention_15m_days,
+            rollup_1h_days=s.rollup_retention_1h_days,
+            budget=s.db_size_budget or None,
+            row_limit=s.db_row_limit,
+        )
+
+    def retention(self, now: datetime) -> RetentionResult:
+        """One retention pass (also ``python -m scorer retention``)."""
+        return run_retention(self.sessions, self.retention_policy(), now=now, report=self.report)
 
     def app(self) -> bottle.Bottle:
         """The read API over this service's database and model."""
@@ -136,30 +160,80 @@ class Service:
         threading.Thread(target=self._start_scheduler, name="scheduler-start", daemon=True).start()
 
     def run_cycle(self, now: datetime | None = None) -> CycleResult:
-        """One ingest then score pass. Scoring waits for the model; ingest never does.
+        """One ingest then score pass, and retention once a (New York) day. Scoring
+        waits for the model; ingest never does.
 
         A database outage stops the cycle at the first failed statement (one log line,
         no traceback); what was committed stays, the rest stays pending or is fetched
-        again next time (a feed's new ETag is only saved with its items).
+        again next time (a feed's new ETag is only saved with its items). A write the
+        database refuses for capacity is reported once (log and Sentry); later cycles
+        skip their writes instead of failing again every interval, until retention
+        has brought the database back under its limits.
         """
         with self._cycle_lock:
+            when = now or datetime.now(UTC)
+            if self.capacity_refused is not None and not self._capacity_back(when):
+                return CycleResult(IngestResult(errors=[self._refusal()]), None)
             try:
-                result = self._cycle(now or datetime.now(UTC))
-            except (DBAPIError, SQLAlchemyTimeoutError) as exc:
-                if not is_outage(exc):
+                result = self._cycle(when)
+            except Exception as exc:
+                reason = capacity_error(exc)
+                if reason is not None:
+                    self._refused(reason)
+                    return CycleResult(IngestResult(errors=[self._refusal()]), None)
+                if not isinstance(exc, DBAPIError | SQLAlchemyTimeoutError) or not is_outage(exc):
                     raise
-                delay = self.backoff.failed()
-                cause = type(getattr(exc, "orig", None) or exc).__name__
-                log.warning(
-                    "database unreachable (%s), cycle stopped; %d failed in a row, retry in %.0fs",
-                    cause,
-                    self.backoff.failures,
-                    delay,
-                )
-                self._schedule_retry(delay)
-                return CycleResult(IngestResult(feeds=len(self.settings.feed_specs)), None, cause)
+                return self._outage(exc)
+            self.capacity_refused = None
             self.backoff.succeeded()
+            self._daily_retention(when)
             return result
+
+    def _outage(self, exc: Exception) -> CycleResult:
+        delay = self.backoff.failed()
+        cause = type(getattr(exc, "orig", None) or exc).__name__
+        log.warning(
+            "database unreachable (%s), cycle stopped; %d failed in a row, retry in %.0fs",
+            cause,
+            self.backoff.failures,
+            delay,
+        )
+        self._schedule_retry(delay)
+        return CycleResult(IngestResult(feeds=len(self.settings.feed_specs)), None, cause)
+
+    def _refused(self, reason: str) -> None:
+        if self.capacity_refused is None:
+            message = f"the database refused a write for capacity: {reason}"
+            log.error("%s; writes pause until retention frees room", message)
+            self.report(message)
+        self.capacity_refused = reason
+
+    def _refusal(self) -> str:
+        return f"writes paused: the database refused a write ({self.capacity_refused})"
+
+    def _capacity_back(self, now: datetime) -> bool:
+        """Run retention; True when the database is back under every limit."""
+        try:
+            done = self.retention(now)
+        except Exception:
+            log.warning("retention failed while writes are paused", exc_info=True)
+            return False
+        percents = [done.usage.get("bytes_percent"), done.usage.get("rows_percent")]
+        return all(not isinstance(p, float) or p < 100 for p in percents)
+
+    def _daily_retention(self, now: datetime) -> None:
+        day = now.astimezone(NY).date()
+        if self._retention_day == day:
+            return
+        self._retention_day = day
+        try:
+            done = self.retention(now)
+            log.info(
+                "retention: articles=%d events=%d rollups=%s usage=%s",
+                done.articles, done.events, done.rollups, done.usage,
+            )  # fmt: skip
+        except Exception:  # the cycle's writes are done; retention tries again tomorrow
+            log.exception("retention failed")
 
     def _cycle(self, when: datetime) -> CycleResult:
         with self.crons.job("reasonator-ingest", when):

@@ -1,0 +1,76 @@
+"""The anchor for the panel's history: bare Bottle computing the buckets per request
+with one GROUP BY over the raw score events, as a client without roll-ups would.
+No auth, no validation, no empty buckets, no session alignment (clock quarters, New
+York dates): everything that makes ours slower is left out. Run by bench/history.py:
+
+    DATABASE_URL=… gunicorn -k gthread --threads N bench.history_raw_app:app
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+
+import bottle
+from sqlalchemy import text
+
+from scorer.config import database_url
+from scorer.db import make_engine
+
+ENGINE = make_engine(database_url(os.environ["DATABASE_URL"]), pool_size=8)
+PG = ENGINE.dialect.name == "postgresql"
+if PG:
+    BUCKET = {
+        "15m": "date_bin('15 minutes', scored_at, TIMESTAMPTZ '2000-01-01')::text",
+        "session": "(scored_at AT TIME ZONE 'America/New_York')::date::text",
+    }
+    COUNT = "sum((label = '{0}')::int)"
+else:
+    BUCKET = {
+        "15m": "datetime((CAST(strftime('%s', scored_at) AS INTEGER) / 900) * 900, 'unixepoch')",
+        "session": "date(scored_at, '-5 hours')",
+    }
+    COUNT = "sum(label = '{0}')"
+SQL = {
+    interval: text(
+        f"SELECT {expr} AS b, count(*) AS n, avg(score) AS mean, min(score) AS lo, "
+        f"max(score) AS hi, {COUNT.format('positive')} AS pos, "
+        f"{COUNT.format('negative')} AS neg, {COUNT.format('neutral')} AS neu "
+        "FROM score_events WHERE ticker = :ticker AND scored_at >= :start AND scored_at < :end "
+        "GROUP BY b ORDER BY b"
+    )
+    for interval, expr in BUCKET.items()
+}
+
+app = bottle.Bottle()
+
+
+def _instant(raw: str) -> datetime | str:
+    value = datetime.fromisoformat(raw)
+    # SQLite stores naive UTC text (scorer.models.UTCDateTime); compare like with like.
+    return value if PG else value.replace(tzinfo=None).isoformat(sep=" ")
+
+
+@app.get("/raw/history")
+def history() -> str:
+    q = bottle.request.query
+    params = {"ticker": q.ticker, "start": _instant(q["from"]), "end": _instant(q["to"])}
+    with ENGINE.connect() as conn:
+        rows = conn.execute(SQL[q.interval], params).all()
+    bottle.response.content_type = "application/json"
+    return json.dumps(
+        {
+            "data": [
+                {
+                    "start": str(r.b),
+                    "count": r.n,
+                    "mean": r.mean,
+                    "min": r.lo,
+                    "max": r.hi,
+                    "labels": {"positive": r.pos, "negative": r.neg, "neutral": r.neu},
+                }
+                for r in rows
+            ]
+        }
+    )

@@ -1,0 +1,56 @@
+"""Articles and score events written straight to a test database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from scorer.market import NY
+from scorer.models import Article, ArticleTicker
+
+
+def ny(*args: int) -> datetime:
+    return datetime(*args, tzinfo=NY).astimezone(UTC)
+
+
+def add_articles(
+    sessions: sessionmaker[Session], count: int, ticker: str, published: datetime, start: int = 1
+) -> list[int]:
+    ids = list(range(start, start + count))
+    with sessions.begin() as session:
+        for i in ids:
+            session.add(
+                Article(
+                    id=i,
+                    dedup_key=f"k{i}",
+                    title=f"story {i}",
+                    url=None,
+                    source="Test Wire",
+                    published_at=published,
+                    seen_at=published,
+                    tickers=[ArticleTicker(ticker=ticker)],
+                )
+            )
+    return ids
+
+
+def event(
+    article_id: int, ticker: str, score: float, published: datetime, scored: datetime, rev: str
+) -> dict[str, Any]:
+    label = "positive" if score > 0.2 else "negative" if score < -0.2 else "neutral"
+    return {
+        "article_id": article_id,
+        "ticker": ticker,
+        "model_id": "test/model",
+        "model_revision": rev,
+        "label": label,
+        "score": score,
+        "p_positive": max(score, 0.0),
+        "p_negative": max(-score, 0.0),
+        "p_neutral": 1 - abs(score),
+        "sentences": 1,
+        "published_at": published,
+        "scored_at": scored,
+    }
