@@ -151,7 +151,7 @@ def run_db(
     started = time.monotonic()
     seed(url, args.reuse_db)
     print(f"  ready in {time.monotonic() - started:.1f}s", flush=True)
-    env = server_env(work / "unused.db", model) | {"DATABASE_URL": url}
+    env = server_env(url, model)
     workers, threads = concurrency(env)
     names = tickers(url)
     end = datetime.now(UTC).replace(second=0, microsecond=0)

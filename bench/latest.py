@@ -205,6 +205,7 @@ def server_env(url: str, model: Path) -> dict[str, str]:
         # larger heap of the two runtimes), whatever sits in the default var/model.
         "MODEL_ARTIFACT_DIR": str(model.parent / "no-artifact"),
         "ENV": "development",
+        "FEEDS": "none",  # loopback only: never the shipped catalogue's public feeds
         "POLL_INTERVAL": "3600",  # at most one (empty) cycle, and only inside market hours
         "MODEL_THREADS": "1",
         # The anchor's driver URL: a file path for sqlite3, a libpq URL for psycopg.

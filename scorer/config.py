@@ -128,7 +128,9 @@ def _size(raw: str) -> int:
 
 
 def _feeds(raw: str) -> tuple[FeedSpec, ...]:
-    return parse_feed_list(raw)
+    # "none": poll nothing (tests, benchmarks, a reader-only dyno); unset means the
+    # catalogue, so an explicit word is needed to say "no feeds".
+    return () if raw.strip().lower() == "none" else parse_feed_list(raw)
 
 
 def _tickers(raw: str) -> frozenset[str]:
@@ -223,9 +225,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WEB_CONCURRENCY_SET_BY", "web_concurrency_set_by", None, str,
             "set by Heroku's buildpack alongside its own `WEB_CONCURRENCY`; not for operators",
             "unset"),
-    Setting("FEEDS", "feeds", (), _feeds,
-            "feeds to poll, separated by whitespace; `TICKER=URL` marks a per-ticker feed",
-            "empty"),
+    Setting("FEEDS", "feeds", None, _feeds,
+            "feeds to poll, separated by whitespace; `TICKER=URL` marks a per-ticker feed; "
+            "`none` polls nothing", "unset: the catalogue"),
     Setting("TICKERS", "tickers", frozenset(), _tickers,
             "the watchlist, comma-separated", "empty"),
     Setting("POLL_INTERVAL", "poll_interval", 300, _int(30, 3600),
@@ -321,7 +323,7 @@ class Settings:
     port: int
     web_concurrency: int
     web_concurrency_set_by: str | None
-    feeds: tuple[FeedSpec, ...]
+    feeds: tuple[FeedSpec, ...] | None  # None: unset (the catalogue); (): "none"
     tickers: frozenset[str]
     poll_interval: int
     score_batch_size: int
@@ -376,7 +378,7 @@ class Settings:
     def feed_specs(self) -> tuple[FeedSpec, ...]:
         """The feeds to poll: ``FEEDS`` if set, else the catalogue's, expanded for the
         watchlist (without EDGAR entries while ``EDGAR_USER_AGENT`` is unset)."""
-        if self.feeds:
+        if self.feeds is not None:
             return self.feeds
         base = self.tickers or self.catalogue.watchlist
         return self.catalogue.feeds(base, edgar=self.edgar_user_agent is not None)
@@ -391,7 +393,7 @@ class Settings:
     def notes(self) -> list[str]:
         """What an operator should know at start (logged once by the service)."""
         notes = []
-        if not self.feeds and self.edgar_user_agent is None:
+        if self.feeds is None and self.edgar_user_agent is None:
             skipped = [e.name for e in self.catalogue.entries if e.kind == "edgar"]
             if skipped:
                 notes.append(f"EDGAR_USER_AGENT is unset: not polling {', '.join(skipped)}")
@@ -628,7 +630,7 @@ def _check_feeds(settings: Settings) -> None:
         raise ConfigError(f"FEEDS_FILE: {exc}") from None
     edgar = [spec.name for spec in specs if is_edgar(spec)]
     if edgar and settings.edgar_user_agent is None:
-        source = "FEEDS" if settings.feeds else "FEEDS_FILE"
+        source = "FEEDS" if settings.feeds is not None else "FEEDS_FILE"
         raise ConfigError(
             f"EDGAR_USER_AGENT is required: {source} polls sec.gov ({edgar[0]}), which "
             "asks for a User-Agent naming a contact"

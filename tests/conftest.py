@@ -115,6 +115,8 @@ def settings(database_url: str, tiny_model: Path, tmp_path: Path) -> Settings:
             "RACK_SERVICE_TOKEN": TOKEN,
             "FINBERT_MODEL": str(tiny_model),
             "TICKERS": "AAPL,MSFT,TSLA,NVDA",
+            # Never the shipped catalogue's public feeds: tests that fetch name their own.
+            "FEEDS": "none",
         }
     )
     # No prepared artifact: tests load the tiny model with transformers unless they build one.

@@ -153,3 +153,9 @@ def test_feeds_file_names_another_catalogue(tmp_path: Path) -> None:
     load_catalogue.cache_clear()
     with pytest.raises(ConfigError, match=r"FEEDS_FILE: .*url must be http"):
         Settings.from_env({"FEEDS_FILE": str(path)})
+
+
+def test_feeds_none_polls_nothing_while_unset_polls_the_catalogue() -> None:
+    assert Settings.from_env({"FEEDS": "none"}).feed_specs == ()
+    assert Settings.from_env({"FEEDS": " None "}).feed_specs == ()
+    assert len(Settings.from_env({}).feed_specs) > 0

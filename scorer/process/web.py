@@ -63,7 +63,7 @@ def start_service(settings: Settings) -> WSGIApp:
         settings.env,
         settings.finbert_model,
         settings.finbert_model_sha,
-        len(settings.feeds),
+        len(settings.feed_specs),
         len(settings.watchlist),
         settings.window.name,
     )
