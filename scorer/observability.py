@@ -39,6 +39,10 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
+    # Library chatter stays out of the service's log ("Context impl SQLiteImpl.", …);
+    # their warnings and errors still get through.
+    for noisy in ("alembic", "urllib3", "filelock", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def release(settings: Settings) -> str:

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 import bottle
-from sqlalchemy import Engine, Row, Select, bindparam, func, select
+from sqlalchemy import Connection, Engine, Row, Select, bindparam, func, select
 
 from scorer.api import buckets, params
 from scorer.api.http import BadRequest, authorize, dumps, iso, send, send_json
@@ -191,6 +191,8 @@ class _LatestCache:
     def __init__(self, engine: Engine, max_age: float = 2.0, max_items: int = 5_000) -> None:
         self._engine, self._max_age, self._max_items = engine, max_age, max_items
         # (stamp, when, items): swapped whole, so threads never see a mix of two stamps.
+        # (taken, text) per (ticker, window): see _windows.
+        self._window_texts: dict[tuple[str, str], tuple[float, str]] = {}
         # Items are keyed by (ticker, window, min_relevance): each carries its rolling
         # window, and each relevance filter has its own latest.
         self._state: tuple[int | None, float, dict[tuple[str, str, float], str | None]] = (
@@ -198,6 +200,27 @@ class _LatestCache:
             -max_age,
             {},
         )
+
+    def _windows(
+        self, conn: Connection, tickers: list[str], window: str, now: float
+    ) -> dict[str, str]:
+        """Each ticker's rolling-window text, kept for ``max_age`` seconds on its own:
+        while a scoring batch commits every few hundred ms the stamp changes at each
+        commit and the items are fetched again, but the window aggregate (a GROUP BY
+        over the roll-ups) is recomputed at most once per ``max_age`` per ticker."""
+        stale = [
+            t
+            for t in tickers
+            if (kept := self._window_texts.get((t, window))) is None
+            or now - kept[0] > self._max_age
+        ]
+        if stale:
+            fresh = buckets.window_texts(conn, stale, window, datetime.now(UTC))
+            if len(self._window_texts) > self._max_items:
+                self._window_texts = {}
+            for ticker in stale:
+                self._window_texts[ticker, window] = (now, fresh[ticker])
+        return {t: self._window_texts[t, window][1] for t in tickers}
 
     def get(self, tickers: Sequence[str], window: str, least: float = 0.0) -> dict[str, str | None]:
         """Ticker -> its item's JSON text with ``window``, or None when it has no score
@@ -219,11 +242,7 @@ class _LatestCache:
                     row.ticker: dumps(_event_json(row))
                     for row in conn.execute(_latest(len(wanted), least > 0), bound)
                 }
-                windows = (
-                    buckets.window_texts(conn, list(found), window, datetime.now(UTC))
-                    if found
-                    else {}
-                )
+                windows = self._windows(conn, list(found), window, now)
                 for ticker in wanted:
                     text = found.get(ticker)
                     # The item's object, closed after its window: '{…,"window":{…}}'.

@@ -95,6 +95,18 @@ def _check_database(settings: Settings) -> None:
     check_reachable(settings.database_url)
 
 
+def _ready_database(settings: Settings) -> None:
+    """Reachable (else one line, as above) and at the latest migration: a command run
+    against a database an older version made (a laptop's reasonator.db) upgrades it
+    instead of failing on a missing table. On Heroku the release phase already did."""
+    from scorer.db import make_engine, migrate
+
+    _check_database(settings)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    engine.dispose()
+
+
 def _migrate() -> None:
     from scorer.db import make_engine, migrate
 
@@ -111,7 +123,7 @@ def _run_once() -> int:
 
     configure_logging()
     settings = load_settings()
-    _check_database(settings)
+    _ready_database(settings)
     # Load in this thread, once: a CLI run should fail loudly, not retry in the background.
     classifier = load_classifier(settings)
     service = Service(settings, loader=ModelLoader.loaded(classifier))
@@ -178,7 +190,7 @@ def _rescore(args: argparse.Namespace) -> int:
     from scorer.store import queue_rescore
 
     settings = load_settings()
-    _check_database(settings)
+    _ready_database(settings)
     engine = make_engine(settings.database_url)
     with make_session_factory(engine).begin() as session:
         job = queue_rescore(
@@ -248,7 +260,9 @@ def _rollups(args: argparse.Namespace) -> int:
     from scorer.db import make_engine, make_session_factory
     from scorer.store import rebuild_rollups
 
-    engine = make_engine(Settings.from_env().database_url)
+    settings = load_settings()
+    _ready_database(settings)
+    engine = make_engine(settings.database_url)
     started = time.monotonic()
     print("rebuilding roll-ups from the score events…", file=sys.stderr, flush=True)
     with make_session_factory(engine).begin() as session:
@@ -262,11 +276,12 @@ def _rollups(args: argparse.Namespace) -> int:
 def _seed_demo(args: argparse.Namespace) -> int:
     import time
 
-    from scorer.db import make_engine, make_session_factory, migrate
+    from scorer.db import make_engine, make_session_factory
     from scorer.demo import DemoRefused, seed
 
-    engine = make_engine(Settings.from_env().database_url)
-    migrate(engine)
+    settings = load_settings()
+    _ready_database(settings)
+    engine = make_engine(settings.database_url)
     started = time.monotonic()
     try:
         with make_session_factory(engine).begin() as session:
@@ -297,7 +312,8 @@ def _retention(_args: argparse.Namespace) -> int:
     from scorer.process.service import Service
 
     configure_logging()
-    settings = Settings.from_env()
+    settings = load_settings()
+    _ready_database(settings)
     init_sentry(settings)
     service = Service(settings)
     try:
@@ -312,7 +328,8 @@ def _db_stats(_args: argparse.Namespace) -> int:
     from scorer.capacity import measure
     from scorer.db import make_engine, make_session_factory
 
-    settings = Settings.from_env()
+    settings = load_settings()
+    _ready_database(settings)
     engine = make_engine(settings.database_url)
     with make_session_factory(engine)() as session:
         usage = measure(session, settings.db_size_budget, settings.db_row_limit, detailed=True)
