@@ -115,6 +115,18 @@ def test_a_range_past_the_intervals_bound_is_a_400_naming_the_limit(
     assert f"interval={interval}" in body["message"]
 
 
+@pytest.mark.parametrize("interval", ["15m", "1h", "session"])
+@pytest.mark.parametrize(
+    "bounds",
+    [{"to": "0001-01-01"}, {"from": "0001-01-01", "to": "0001-01-02"}],
+)
+def test_a_range_outside_the_market_calendar_is_a_400_not_a_500(
+    app: TestApp, interval: str, bounds: dict[str, str]
+) -> None:
+    body = get(app, 400, interval=interval, **bounds)
+    assert "'from'/'to'" in body["message"]
+
+
 def test_bad_interval_and_basis_are_400s_naming_the_parameter(app: TestApp) -> None:
     assert "'interval'" in get(app, 400, interval="5m")["message"]
     assert "'basis'" in get(app, 400, interval="1h", basis="seen")["message"]

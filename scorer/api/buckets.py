@@ -86,6 +86,11 @@ def history(engine: Engine, ticker: str, start: datetime | None, end: datetime, 
         buckets_between(interval, start, end)  # the range is inside the calendar
     except market.CalendarRangeError as exc:
         raise BadRequest(f"'from'/'to': {exc}") from None
+    except OverflowError:  # to=0001-01-01: New York's date of it is before year 1
+        raise BadRequest(
+            f"'from'/'to' must lie in the market calendar's range "
+            f"{market.RANGE_START}..{market.RANGE_END}"
+        ) from None
     return send(_CACHE.get(engine, (ticker, interval, basis, start, end)), cache=True)
 
 
