@@ -122,18 +122,8 @@ SCHEMAS: J = {
             "data": {"type": "array", "items": _ref("ScoreItem")},
         }
     ),
-    "TickerScore": _obj(
-        {
-            "ticker": _STR,
-            "label": _ref("Label"),
-            "score": _ref("Score"),
-            "probabilities": _ref("Probabilities"),
-            "scored_at": _INSTANT,
-            "model": _ref("Model"),
-            "relevance": _UNIT,
-            "tagged_by": _TAGGED_BY,
-        }
-    ),
+    # A ticker's score of an article in /v1/articles: a score item without the article.
+    "TickerScore": _obj({k: v for k, v in _SCORE_ITEM.items() if k != "article"}),
     "Article": _obj(
         {
             "id": _INT,

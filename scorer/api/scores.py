@@ -13,6 +13,7 @@ import bottle
 from sqlalchemy import Connection, Engine, Row, Select, bindparam, func, select
 
 from scorer.api import buckets, params
+from scorer.api.articles import ticker_score_json
 from scorer.api.http import BadRequest, authorize, dumps, iso, send, send_json
 from scorer.config import Settings
 from scorer.models import Article, ArticleTicker, ScoreEvent
@@ -151,19 +152,7 @@ def _ticker_params(tickers: Sequence[str]) -> dict[str, str]:
 
 def _event_json(row: Row[*tuple[Any, ...]]) -> dict[str, Any]:
     return {
-        "ticker": row.ticker,
-        "label": row.label,
-        "score": round(row.score, 6),
-        "probabilities": {
-            "positive": round(row.p_positive, 6),
-            "negative": round(row.p_negative, 6),
-            "neutral": round(row.p_neutral, 6),
-        },
-        "scored_at": iso(row.scored_at),
-        "model": {"id": row.model_id, "revision": row.model_revision},
-        # How central the ticker is to this news (0..1) and the rule that tagged it.
-        "relevance": round(row.relevance, 3),
-        "tagged_by": row.tagged_by,
+        **ticker_score_json(row),
         "article": {
             "headline": row.title,
             "url": row.url,
