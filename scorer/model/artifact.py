@@ -7,13 +7,16 @@ artifact's layout and the runtime that serves it are in :mod:`scorer.model.onnx_
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +70,9 @@ FP32_STEPS = (FP32_FRACTION, 1 / 4, 1 / 3, 1 / 2)
 HELDOUT = Path(__file__).with_name("heldout_sentences.txt")
 
 
+log = logging.getLogger(__name__)
+
+
 class FidelityGateError(RuntimeError):
     """The quantized artifact is not faithful enough to the fp32 model at any step."""
 
@@ -91,12 +97,15 @@ def build_artifact(source: str, revision: str | None, out_dir: Path, *, gate: bo
     a half-built artifact. An existing ``out_dir`` is replaced.
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # our own lines say where it is
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
     os.chmod(stage, 0o755)  # mkdtemp makes it 0700; the app may run as another user
     try:
+        log.info("prepare-model: loading %s", source)
         tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
         # Eager attention exports to plain MatMul/Softmax ops, which ORT fuses
         # and quantizes; SDPA adds IsNaN/Where guards.
@@ -110,8 +119,10 @@ def build_artifact(source: str, revision: str | None, out_dir: Path, *, gate: bo
         sentences = heldout_sentences()
         reference = _fp32_probabilities(model, tokenizer, sentences) if gate else None
         with tempfile.TemporaryDirectory(prefix="onnx-build-") as work:
+            log.info("prepare-model: exporting the fp32 graph")
             fp32_path = _export(model, tokenizer, Path(work))
             del model  # free the fp32 torch weights before quantizing
+            log.info("prepare-model: ranking MatMuls by activation noise")
             ranked = _rank_by_activation_noise(fp32_path, tokenizer)
             base = {"source_model": source, "revision": revision or "unknown"}
             fidelity = _quantize_until_faithful(
@@ -159,20 +170,35 @@ def _export(model: Any, tokenizer: Any, work: Path) -> Path:
     return fp32_path
 
 
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """ONNX Runtime's quantizer logs every node it skips to the *root* logger (and a
+    hint to pre-process the graph, which dynamic quantization does not need): raise the
+    root level while it runs, so the build log says what we do, not what it does."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 def _quantize(fp32_path: Path, int8_path: Path, keep_fp32: list[str]) -> None:
     """int8 per-channel MatMul weights, except the ``keep_fp32`` nodes."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        fp32_path,
-        int8_path,
-        per_channel=True,
-        # MatMul only: quantizing the embedding Gather too doubled the
-        # score error (0.008 -> 0.012) for a memory saving we don't need.
-        op_types_to_quantize=["MatMul"],
-        nodes_to_exclude=keep_fp32,
-        weight_type=QuantType.QInt8,
-    )
+    with _quiet_root_logger():
+        quantize_dynamic(
+            fp32_path,
+            int8_path,
+            per_channel=True,
+            # MatMul only: quantizing the embedding Gather too doubled the
+            # score error (0.008 -> 0.012) for a memory saving we don't need.
+            op_types_to_quantize=["MatMul"],
+            nodes_to_exclude=keep_fp32,
+            weight_type=QuantType.QInt8,
+        )
 
 
 def _quantize_until_faithful(
@@ -190,6 +216,9 @@ def _quantize_until_faithful(
     attempts: list[dict[str, Any]] = []
     for fraction in FP32_STEPS:
         keep_fp32 = ranked[: round(len(ranked) * fraction)]
+        log.info(
+            "prepare-model: quantizing with %d of %d MatMuls kept fp32", len(keep_fp32), len(ranked)
+        )
         int8_path = fp32_path.with_name("int8.onnx")
         _quantize(fp32_path, int8_path, keep_fp32)
         onnx.save_model(
