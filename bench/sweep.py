@@ -1,0 +1,87 @@
+"""Sweep the ONNX runtime's batch size and thread count on one artifact.
+
+Each setting runs in a fresh process (peak RSS is per process): the service's
+sentences of ``bench/scoring.py``'s generated texts, scored by ``OnnxClassifier``
+with ``batch_size`` and ``threads``; sentences/s and VmHWM. The artifact defaults to
+the FinBERT-sized one ``bench/scoring.py`` builds under ``var/bench/``.
+
+    python bench/sweep.py [--artifact DIR] [--texts 400] [--batches 8,16,32,64] [--threads 1,2]
+
+Prints one line per setting and a table sorted by throughput. The machine is shared
+and noisy: run it twice and compare orders, not absolute figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.scoring import make_texts, vmhwm_mb  # noqa: E402
+
+DEFAULT_ARTIFACT = ROOT / "var" / "bench" / "finbert-sized-artifact"
+
+
+def child(artifact: str, texts: int, batch: int, threads: int) -> dict[str, float]:
+    from scorer.model.onnx_runtime import OnnxClassifier
+    from scorer.sentiment import article_sentences
+
+    sentences = [s for t, s_ in make_texts(texts) for s in article_sentences(t, s_)]
+    classifier = OnnxClassifier(Path(artifact), threads=threads)
+    classifier.predict_proba(sentences[:32], batch_size=batch)  # warm-up
+    started = time.perf_counter()
+    classifier.predict_proba(sentences, batch_size=batch)
+    seconds = time.perf_counter() - started
+    return {"sentences_per_s": len(sentences) / seconds, "peak_rss_mb": vmhwm_mb()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--artifact", default=str(DEFAULT_ARTIFACT))
+    parser.add_argument("--texts", type=int, default=400)
+    parser.add_argument("--batches", default="8,16,32,64")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--child", nargs=4, metavar=("ARTIFACT", "TEXTS", "BATCH", "THREADS"))
+    args = parser.parse_args()
+    if args.child:
+        artifact, texts, batch, threads = args.child
+        print(json.dumps(child(artifact, int(texts), int(batch), int(threads))))
+        return 0
+    if not (Path(args.artifact) / "artifact.json").is_file():
+        print(f"no artifact in {args.artifact}: run bench/scoring.py first", file=sys.stderr)
+        return 2
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
+    rows = []
+    settings = [(int(b), int(t)) for t in args.threads.split(",") for b in args.batches.split(",")]
+    for i, (batch, threads) in enumerate(settings, 1):
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", args.artifact, str(args.texts), str(batch),
+             str(threads)],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append((batch, threads, result["sentences_per_s"], result["peak_rss_mb"]))
+        print(
+            f"[{i}/{len(settings)}] batch {batch:>3} threads {threads}: "
+            f"{result['sentences_per_s']:.1f} sentences/s, peak {result['peak_rss_mb']:.0f} MB",
+            flush=True,
+        )
+    print("\n| batch | threads | sentences/s | peak RSS MB |\n| ---: | ---: | ---: | ---: |")
+    for batch, threads, rate, peak in sorted(rows, key=lambda r: -r[2]):
+        print(f"| {batch} | {threads} | {rate:.1f} | {peak:.0f} |")
+    best = max(rows, key=lambda r: r[2])
+    print(
+        f"sweep: {len(rows)} settings; fastest batch {best[0]} threads {best[1]}: {best[2]:.1f}/s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
