@@ -111,18 +111,24 @@ def session_buckets(interval: str, day: date) -> tuple[Bucket, ...]:
     return tuple(out)
 
 
+def session_days_between(start: datetime, end: datetime) -> tuple[date, ...]:
+    """New York dates of the sessions whose date lies between those of ``start`` and
+    ``end`` (the sessions a range's buckets can come from)."""
+    _check(start)
+    _check(end)
+    days, _ = _all_sessions()
+    first = bisect.bisect_left(days, start.astimezone(market.NY).date())
+    last = bisect.bisect_right(days, end.astimezone(market.NY).date())
+    return days[first:last]
+
+
 def buckets_between(interval: str, start: datetime, end: datetime) -> list[Bucket]:
     """The buckets whose start lies in [start, end), oldest first: what a history
     range shows, empty buckets included; nothing outside sessions."""
-    _check(start)
-    _check(end)
-    days, sessions = _all_sessions()
-    first = bisect.bisect_left(days, start.astimezone(market.NY).date())
-    last = bisect.bisect_right(days, end.astimezone(market.NY).date())
     return [
         bucket
-        for session in sessions[first:last]
-        for bucket in session_buckets(interval, session.date)
+        for day in session_days_between(start, end)
+        for bucket in session_buckets(interval, day)
         if start <= bucket.start < end
     ]
 

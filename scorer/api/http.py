@@ -81,12 +81,17 @@ def send_json(body: dict[str, Any], *, status: int = 200, cache: bool = False) -
     return send(dumps(body), status=status, cache=cache)
 
 
-def send(text: str, *, status: int = 200, cache: bool = False) -> str:
-    """For cacheable reads add an ETag and answer 304 when it matches."""
+def etag_of(text: str) -> str:
+    return '"' + hashlib.blake2b(text.encode(), digest_size=12).hexdigest() + '"'
+
+
+def send(text: str, *, status: int = 200, cache: bool = False, etag: str | None = None) -> str:
+    """For cacheable reads add an ETag (``etag``, when the caller kept the text's) and
+    answer 304 when it matches."""
     bottle.response.status = status
     bottle.response.content_type = "application/json"
     if cache:
-        etag = '"' + hashlib.blake2b(text.encode(), digest_size=12).hexdigest() + '"'
+        etag = etag or etag_of(text)
         bottle.response.set_header("ETag", etag)
         # private: per-token data; no-cache: always revalidate, which the ETag makes cheap.
         bottle.response.set_header("Cache-Control", "private, no-cache")
