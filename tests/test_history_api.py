@@ -7,7 +7,7 @@ import time_machine
 from sqlalchemy.orm import Session, sessionmaker
 from webtest import TestApp
 
-from scorer.api import create_app
+from scorer.api import buckets, create_app
 from scorer.config import Settings
 from scorer.model import ModelLoader
 from scorer.store import store_scores
@@ -179,13 +179,21 @@ def test_latest_carries_a_rolling_window_from_the_roll_ups(
     assert "'window'" in bad.json["message"]
 
 
-def test_a_newly_stored_score_shows_in_the_next_history_answer(
-    app: TestApp, sessions: sessionmaker[Session]
+def test_a_newly_stored_score_shows_in_history_within_a_second(
+    settings: Settings, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    clock = [0.0]
+    real = buckets.ResponseCache
+    monkeypatch.setattr(buckets, "ResponseCache", lambda: real(clock=lambda: clock[0]))
+    never = ModelLoader(lambda: (_ for _ in ()).throw(OSError("not needed")))
+    app = TestApp(create_app(settings, sessions=sessions, loader=never))
     day = {"interval": "session", "from": "2026-11-24", "to": "2026-11-25"}
     assert get(app, **day)["data"][0]["count"] == 0
     published = ny(2026, 11, 24, 11, 0)
     ids = add_articles(sessions, 1, "AAPL", published)
     with sessions.begin() as session:
         store_scores(session, [event(ids[0], "AAPL", 0.3, published, published, "r1")])
-    assert get(app, **day)["data"][0]["count"] == 1  # not the cached empty answer
+    clock[0] = 0.5  # the kept answer: no database round trip per request
+    assert get(app, **day)["data"][0]["count"] == 0
+    clock[0] = 1.5  # the stamp is read again, and the new score shows
+    assert get(app, **day)["data"][0]["count"] == 1

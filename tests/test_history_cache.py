@@ -14,7 +14,13 @@ import pytest
 from scorer.api import buckets
 from scorer.api.http import etag_of
 
-KEY = ("AAPL", "15m", "known", datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
+KEY = (
+    "AAPL",
+    "15m",
+    "known",
+    datetime(2026, 11, 2, tzinfo=UTC),
+    datetime(2026, 11, 30, tzinfo=UTC),
+)
 
 
 class FakeEngine:
@@ -50,7 +56,7 @@ def renders(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
     return done
 
 
-def fetch_together(cache: buckets._ResponseCache, engine: FakeEngine, n: int) -> list[str]:
+def fetch_together(cache: buckets.ResponseCache, engine: FakeEngine, n: int) -> list[str]:
     bodies: list[str] = []
     threads = [
         threading.Thread(target=lambda: bodies.append(cache.get(engine, KEY)[0]))  # type: ignore[arg-type]
@@ -64,14 +70,14 @@ def fetch_together(cache: buckets._ResponseCache, engine: FakeEngine, n: int) ->
 
 
 def test_concurrent_misses_of_one_view_render_it_once(renders: list[Any]) -> None:
-    cache, engine = buckets._ResponseCache(), FakeEngine()
+    cache, engine = buckets.ResponseCache(), FakeEngine()
     bodies = fetch_together(cache, engine, 8)
     assert len(renders) == 1
     assert bodies == ['{"n":1,"ticker":"AAPL"}'] * 8
 
 
 def test_an_expired_view_is_served_while_one_thread_refreshes_it(renders: list[Any]) -> None:
-    cache, engine = buckets._ResponseCache(max_age=0.3), FakeEngine()
+    cache, engine = buckets.ResponseCache(max_age=0.3), FakeEngine()
     first, etag = cache.get(engine, KEY)  # type: ignore[arg-type]
     assert etag == etag_of(first)
     time.sleep(0.35)
@@ -81,17 +87,21 @@ def test_an_expired_view_is_served_while_one_thread_refreshes_it(renders: list[A
     assert cache.get(engine, KEY)[0] == '{"n":2,"ticker":"AAPL"}'  # type: ignore[arg-type]
 
 
-def test_a_new_score_drops_every_kept_view(renders: list[Any]) -> None:
-    cache, engine = buckets._ResponseCache(), FakeEngine()
+def test_a_new_score_drops_every_kept_view_once_the_stamp_is_read_again(
+    renders: list[Any],
+) -> None:
+    clock = [0.0]
+    cache, engine = buckets.ResponseCache(clock=lambda: clock[0]), FakeEngine()
     cache.get(engine, KEY)  # type: ignore[arg-type]
-    assert cache.get(engine, KEY)[0].startswith('{"n":1,')  # type: ignore[arg-type]
     engine.stamp = 2
+    assert cache.get(engine, KEY)[0].startswith('{"n":1,')  # type: ignore[arg-type]
+    clock[0] = 1.5
     assert cache.get(engine, KEY)[0].startswith('{"n":2,')  # type: ignore[arg-type]
 
 
 def test_kept_bodies_stay_within_the_byte_bound(renders: list[Any]) -> None:
     body_size = len('{"n":1,"ticker":"T0"}')
-    cache, engine = buckets._ResponseCache(max_bytes=3 * body_size), FakeEngine()
+    cache, engine = buckets.ResponseCache(max_bytes=3 * body_size), FakeEngine()
     keys = [(f"T{i}", *KEY[1:]) for i in range(5)]
     for key in keys:
         cache.get(engine, key)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import functools
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -72,7 +72,14 @@ def choice(name: str, raw: str | None, choices: Sequence[str], default: str) -> 
     return value
 
 
-def history(engine: Engine, ticker: str, start: datetime | None, end: datetime, raw: Any) -> str:
+def history(
+    cache: ResponseCache,
+    engine: Engine,
+    ticker: str,
+    start: datetime | None,
+    end: datetime,
+    raw: Any,
+) -> str:
     """The bucketed history: every bucket of the range, empty ones with count 0."""
     interval = choice("interval", raw.get("interval"), INTERVALS, "15m")
     basis = choice("basis", raw.get("basis"), BASES, "known")
@@ -93,7 +100,7 @@ def history(engine: Engine, ticker: str, start: datetime | None, end: datetime, 
             f"'from'/'to' must lie in the market calendar's range "
             f"{market.RANGE_START}..{market.RANGE_END}"
         ) from None
-    body, etag = _CACHE.get(engine, (ticker, interval, basis, start, end))
+    body, etag = cache.get(engine, (ticker, interval, basis, start, end))
     return send(body, cache=True, etag=etag)
 
 
@@ -165,60 +172,86 @@ def _summary_text(row: Sequence[Any]) -> str:
     )
 
 
-class _ResponseCache:
+class ResponseCache:
     """Rendered history bodies with their ETags, kept while the stamp (the newest score
     event id) is unchanged and refreshed after ``max_age`` seconds: the roll-ups only
     change when scores are stored, and the panel asks for the same views again and
     again. The age bound covers what the stamp cannot see (Postgres commits out of id
     order, a rebuild, retention), as latest's cache does.
 
+    The stamp is read at most once per ``stamp_age`` seconds, not per request: a new
+    score reaches the panel's history within a second, and a kept answer costs no
+    database round trip (the chip's ``latest`` reads its stamp on every request).
+
     One thread renders a view at a time: the others wait for its body (a miss) or are
     served the expiring one meanwhile (a refresh), so an expiry or a new score never
     sets every thread rendering the same view. Bodies are bounded in bytes, not count:
     a 30-day 15m view is ~110 kB."""
 
-    def __init__(self, max_age: float = 10.0, max_bytes: int = 24 << 20) -> None:
-        self._max_age, self._max_bytes = max_age, max_bytes
+    def __init__(
+        self,
+        max_age: float = 10.0,
+        max_bytes: int = 24 << 20,
+        stamp_age: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._max_age, self._max_bytes, self._stamp_age = max_age, max_bytes, stamp_age
+        self._clock = clock
         self._lock = threading.Lock()
         self._stamp: tuple[Any, int | None] | None = None
+        self._stamp_read = -stamp_age
         self._items: OrderedDict[tuple[Any, ...], tuple[float, str, str]] = OrderedDict()
         self._bytes = 0
         self._rendering: dict[tuple[Any, ...], threading.Event] = {}
 
-    def get(self, engine: Engine, key: tuple[str, str, str, datetime, datetime]) -> tuple[str, str]:
-        """(body, ETag) of the view ``key``."""
+    def _current_stamp(self, engine: Engine) -> tuple[Any, int | None]:
+        """The stamp, read again when older than ``stamp_age``; a new one drops every
+        kept body."""
+        now = self._clock()
+        kept = self._stamp
+        if kept is not None and kept[0] == engine.url and now - self._stamp_read <= self._stamp_age:
+            return kept
         with engine.connect() as conn:
             stamp = (engine.url, conn.scalar(_STAMP))
-            while True:
-                now = time.monotonic()
-                with self._lock:
-                    if stamp != self._stamp:
-                        self._items.clear()
-                        self._bytes = 0
-                        self._stamp = stamp
-                    hit = self._items.get(key)
-                    if hit is not None and now - hit[0] <= self._max_age:
-                        self._items.move_to_end(key)
-                        return hit[1], hit[2]
-                    busy = self._rendering.get(key)
-                    if busy is None:
-                        self._rendering[key] = threading.Event()
-                        break
-                    if hit is not None:  # being refreshed: the expiring body meanwhile
-                        return hit[1], hit[2]
-                if not busy.wait(timeout=5.0):  # the renderer hung: render too
+        with self._lock:
+            if stamp != self._stamp:
+                self._items.clear()
+                self._bytes = 0
+                self._stamp = stamp
+            self._stamp_read = now
+        return stamp
+
+    def get(self, engine: Engine, key: tuple[str, str, str, datetime, datetime]) -> tuple[str, str]:
+        """(body, ETag) of the view ``key``."""
+        # Read the stamp before the rows: what is rendered is at least as new.
+        stamp = self._current_stamp(engine)
+        while True:
+            now = self._clock()
+            with self._lock:
+                hit = self._items.get(key) if stamp == self._stamp else None
+                if hit is not None and now - hit[0] <= self._max_age:
+                    self._items.move_to_end(key)
+                    return hit[1], hit[2]
+                busy = self._rendering.get(key)
+                if busy is None:
+                    self._rendering[key] = threading.Event()
                     break
-            body = etag = None
-            try:
+                if hit is not None:  # being refreshed: the expiring body meanwhile
+                    return hit[1], hit[2]
+            if not busy.wait(timeout=5.0):  # the renderer hung: render too
+                break
+        body = etag = None
+        try:
+            with engine.connect() as conn:
                 body = _render(conn, key)
-                etag = etag_of(body)
-            finally:
-                with self._lock:  # stored before the waiters wake, so they find it
-                    if body is not None and etag is not None and self._stamp == stamp:
-                        self._put(key, (now, body, etag))
-                    done = self._rendering.pop(key, None)
-                if done is not None:
-                    done.set()
+            etag = etag_of(body)
+        finally:
+            with self._lock:  # stored before the waiters wake, so they find it
+                if body is not None and etag is not None and self._stamp == stamp:
+                    self._put(key, (now, body, etag))
+                done = self._rendering.pop(key, None)
+            if done is not None:
+                done.set()
         return body, etag
 
     def _put(self, key: tuple[Any, ...], entry: tuple[float, str, str]) -> None:
@@ -235,7 +268,6 @@ class _ResponseCache:
 
 
 _STAMP = select(func.max(ScoreEvent.id))
-_CACHE = _ResponseCache()
 
 
 def window_texts(

@@ -25,6 +25,7 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
     # The score reads use Core on a plain connection: a Session and ORM entities cost
     # more than the queries themselves here.
     latest_items = _LatestCache(engine)
+    history_views = buckets.ResponseCache()
 
     @app.get("/v1/scores/latest")
     def latest() -> str:
@@ -45,6 +46,7 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
         end = params.instant("to", params.arg("to")) or _next_minute(datetime.now(UTC))
         if params.arg("interval") is not None:  # buckets from the roll-ups
             return buckets.history(
+                history_views,
                 engine,
                 ticker,
                 params.instant("from", params.arg("from")),
