@@ -19,14 +19,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scorer import capacity
+from scorer.db import meta_get, meta_set
 from scorer.models import ScoreRollup
-from scorer.store import (
-    delete_detail_before,
-    delete_rollups_before,
-    meta_get,
-    meta_set,
-    oldest_detail_cutoff,
-)
+from scorer.store import delete_detail_before, delete_rollups_before, oldest_detail_cutoff
 
 log = logging.getLogger(__name__)
 WARN_AT, PRUNE_AT, TARGET = 70.0, 90.0, 60.0  # percent of a limit

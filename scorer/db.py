@@ -7,14 +7,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, create_engine, event, make_url
+from sqlalchemy import Engine, Table, create_engine, event, make_url, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scorer.config import ConfigError, database_host
-from scorer.models import Base
+from scorer.models import Base, Meta
 
 CONNECT_TIMEOUT = 2  # seconds; libpq's connect_timeout takes whole seconds
 
@@ -138,3 +138,16 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+
+
+def meta_get(session: Session, key: str) -> str | None:
+    """A value of the ``meta`` table (demo marker, pruning horizon), or None."""
+    return session.scalar(select(Meta.value).where(Meta.key == key))
+
+
+def meta_set(session: Session, key: str, value: str) -> None:
+    """Set a ``meta`` value (insert or replace)."""
+    table = cast(Table, Meta.__table__)
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    stmt = dialect.insert(table).values(key=key, value=value)
+    session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from scorer import market, rollups
 from scorer.buckets import previous_close
+from scorer.db import meta_get, meta_set
 from scorer.models import Article, ArticleTicker, Meta, ScoreEvent, ScoreRollup
-from scorer.store import meta_get, meta_set
 
 DEMO_KEY = "demo"
 MODEL_ID, REVISIONS = "demo/finbert", ("demo-r1", "demo-r2")

@@ -16,6 +16,7 @@ the same buckets from the events.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -26,7 +27,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from scorer.buckets import INTERVALS, Bucket, bucket_of, buckets_of, source_range
-from scorer.models import ArticleTicker, ScoreEvent, ScoreRollup
+from scorer.db import meta_set
+from scorer.models import ArticleTicker, Meta, ScoreEvent, ScoreRollup
 
 BASES = ("known", "published")
 LABELS = ("positive", "negative", "neutral")
@@ -133,6 +135,20 @@ def apply(session: Session, changes: Mapping[Key, Delta]) -> None:
     session.execute(stmt.on_conflict_do_update(index_elements=list(table.primary_key), set_=sets))
     for key in sorted(k for k, d in changes.items() if d.removed):
         _recompute_extremes(session, key, changes[key].end)
+    touch(session)
+
+
+VERSION_KEY = "rollups_version"  # meta: changes in every transaction that changes a bucket
+VERSION = select(Meta.value).where(Meta.key == VERSION_KEY)
+
+
+def touch(session: Session) -> None:
+    """Give the roll-ups a new version, in the transaction that changes them: a reader
+    that keeps rendered history (the API) compares ``VERSION`` instead of rows. Taken
+    last, after the bucket rows, so writers lock in one order; on Postgres the second
+    of two concurrent writers waits for the first to commit, so each commit shows a
+    version of its own."""
+    meta_set(session, VERSION_KEY, secrets.token_hex(8))
 
 
 def _recompute_extremes(session: Session, key: Key, end: datetime) -> None:
@@ -256,6 +272,7 @@ def rebuild(session: Session, since: datetime | None = None) -> int:
     rows = [_row(key, changes[key]) for key in sorted(changes)]
     for chunk in range(0, len(rows), 5_000):
         session.execute(ScoreRollup.__table__.insert(), rows[chunk : chunk + 5_000])  # type: ignore[attr-defined]
+    touch(session)
     return len(rows)
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from scorer import rollups
 from scorer.buckets import first_whole_session_after
-from scorer.db import insert_ignoring_conflicts
+from scorer.db import insert_ignoring_conflicts, meta_get, meta_set
 from scorer.feeds import FeedItem
 from scorer.models import (
     Article,
@@ -39,7 +39,6 @@ from scorer.models import (
     BatchScoreJob,
     Feed,
     JobStatus,
-    Meta,
     ScoreEvent,
     ScoreRollup,
 )
@@ -362,19 +361,6 @@ def _prior_scores(
     return {pair: value for pair, (_, value) in prior.items()}
 
 
-def meta_get(session: Session, key: str) -> str | None:
-    """A value of the ``meta`` table (demo marker, pruning horizon), or None."""
-    return session.scalar(select(Meta.value).where(Meta.key == key))
-
-
-def meta_set(session: Session, key: str, value: str) -> None:
-    """Set a ``meta`` value (insert or replace)."""
-    table = cast(Table, Meta.__table__)
-    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-    stmt = dialect.insert(table).values(key=key, value=value)
-    session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
-
-
 PRUNED_BEFORE = "detail_pruned_before"  # meta: no detail is kept before this instant
 
 
@@ -427,7 +413,10 @@ def delete_rollups_before(session: Session, interval: str, before: datetime) -> 
     stmt = delete(ScoreRollup).where(
         ScoreRollup.interval == interval, ScoreRollup.bucket_start < before
     )
-    return _deleted(session, stmt)
+    gone = _deleted(session, stmt)
+    if gone:
+        rollups.touch(session)
+    return gone
 
 
 def _deleted(session: Session, stmt: Delete) -> int:

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scorer import demo
+from scorer.db import meta_get
 from scorer.models import Article, ScoreEvent, ScoreRollup
-from scorer.store import meta_get
 from tests.score_data import add_articles
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)

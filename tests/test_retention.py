@@ -18,10 +18,11 @@ from jobs.retention import RetentionPolicy, run_retention
 from scorer import capacity, demo
 from scorer.api import create_app
 from scorer.config import Settings
+from scorer.db import meta_get
 from scorer.model import ModelLoader
 from scorer.models import Article, ScoreEvent, ScoreRollup
 from scorer.process.service import Service
-from scorer.store import PRUNED_BEFORE, meta_get, rebuild_rollups
+from scorer.store import PRUNED_BEFORE, rebuild_rollups
 from tests.conftest import TOKEN
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)

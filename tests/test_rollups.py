@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scorer import rollups
 from scorer.models import ScoreEvent, ScoreRollup
-from scorer.store import store_scores
+from scorer.store import delete_rollups_before, store_scores
 from tests.score_data import add_articles, event, ny
 
 
@@ -149,6 +149,38 @@ def test_a_failed_batch_leaves_neither_events_nor_buckets(sessions: sessionmaker
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(ScoreEvent)) == 0
         assert session.scalar(select(func.count()).select_from(ScoreRollup)) == 0
+
+
+def test_every_change_to_the_buckets_gives_them_a_new_version(
+    sessions: sessionmaker[Session],
+) -> None:
+    def version() -> str | None:
+        with sessions() as session:
+            return session.scalar(rollups.VERSION)
+
+    published = ny(2026, 11, 23, 10, 0)
+    ids = add_articles(sessions, 2, "AAPL", published)
+    rows = [event(i, "AAPL", 0.5, published, ny(2026, 11, 23, 10, 1), "r1") for i in ids]
+    seen = [version()]
+    with sessions.begin() as session:
+        store_scores(session, rows[:1])
+    seen.append(version())
+    with sessions.begin() as session:
+        assert store_scores(session, rows[:1]) == 0  # a retried batch: nothing changes
+    assert version() == seen[-1]
+    with sessions.begin() as session:
+        store_scores(session, rows[1:])
+    seen.append(version())
+    with sessions.begin() as session:
+        rollups.rebuild(session)
+    seen.append(version())
+    with sessions.begin() as session:
+        assert delete_rollups_before(session, "15m", ny(2026, 11, 1, 0, 0)) == 0
+    assert version() == seen[-1]
+    with sessions.begin() as session:
+        assert delete_rollups_before(session, "15m", ny(2026, 11, 24, 0, 0)) == 2  # both bases
+    seen.append(version())
+    assert seen[0] is None and len(set(seen)) == len(seen)
 
 
 def _run_threads(targets: list[Any]) -> None:

@@ -20,8 +20,8 @@ from scorer import market
 from scorer.api import params
 from scorer.api.http import BadRequest, dumps, etag_of, iso, send
 from scorer.buckets import INTERVALS, session_buckets, session_days_between
-from scorer.models import ScoreEvent, ScoreRollup
-from scorer.rollups import BASES
+from scorer.models import ScoreRollup
+from scorer.rollups import BASES, VERSION
 
 # How long a range each interval may cover, and its default when 'from' is omitted.
 MAX_SPAN = {"15m": timedelta(days=31), "1h": timedelta(days=366), "session": timedelta(days=3660)}
@@ -173,15 +173,12 @@ def _summary_text(row: Sequence[Any]) -> str:
 
 
 class ResponseCache:
-    """Rendered history bodies with their ETags, kept while the stamp (the newest score
-    event id) is unchanged and refreshed after ``max_age`` seconds: the roll-ups only
-    change when scores are stored, and the panel asks for the same views again and
-    again. The age bound covers what the stamp cannot see (Postgres commits out of id
-    order, a rebuild, retention), as latest's cache does.
-
-    The stamp is read at most once per ``stamp_age`` seconds, not per request: a new
+    """Rendered history bodies with their ETags, kept while the roll-ups' version
+    (``rollups.VERSION``: new in every transaction that changes a bucket) is unchanged.
+    The version is read at most once per ``stamp_age`` seconds, not per request: a new
     score reaches the panel's history within a second, and a kept answer costs no
-    database round trip (the chip's ``latest`` reads its stamp on every request).
+    database round trip. ``max_age`` only bounds what no version shows (a bucket edited
+    by hand in SQL).
 
     One thread renders a view at a time: the others wait for its body (a miss) or are
     served the expiring one meanwhile (a refresh), so an expiry or a new score never
@@ -190,7 +187,7 @@ class ResponseCache:
 
     def __init__(
         self,
-        max_age: float = 10.0,
+        max_age: float = 60.0,
         max_bytes: int = 24 << 20,
         stamp_age: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
@@ -198,13 +195,13 @@ class ResponseCache:
         self._max_age, self._max_bytes, self._stamp_age = max_age, max_bytes, stamp_age
         self._clock = clock
         self._lock = threading.Lock()
-        self._stamp: tuple[Any, int | None] | None = None
+        self._stamp: tuple[Any, str | None] | None = None
         self._stamp_read = -stamp_age
         self._items: OrderedDict[tuple[Any, ...], tuple[float, str, str]] = OrderedDict()
         self._bytes = 0
         self._rendering: dict[tuple[Any, ...], threading.Event] = {}
 
-    def _current_stamp(self, engine: Engine) -> tuple[Any, int | None]:
+    def _current_stamp(self, engine: Engine) -> tuple[Any, str | None]:
         """The stamp, read again when older than ``stamp_age``; a new one drops every
         kept body."""
         now = self._clock()
@@ -267,7 +264,7 @@ class ResponseCache:
             self._bytes -= len(dropped[1])
 
 
-_STAMP = select(func.max(ScoreEvent.id))
+_STAMP = VERSION
 
 
 def window_texts(
