@@ -178,6 +178,8 @@ def test_a_missing_database_is_a_json_503_that_leaks_nothing(
         "message": "the database is unreachable; retry later",
     }
     assert "secret-name" not in response.text
+    for path in ("/v1/scores/history?ticker=AAPL", "/v1/scores/history?ticker=AAPL&interval=1h"):
+        assert app.get(path, headers=AUTH, status=503).json["error"] == "unavailable"
     # Health still answers (queue depth unknown) rather than failing with the database.
     assert app.get("/v1/health").json["queue_depth"] == {"pending": None, "rescore_jobs": None}
 
