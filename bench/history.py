@@ -152,14 +152,16 @@ def run_db(
             wait_until(lambda p=probe: get(p, auth)[0] == 200, 90, f"{kind} up")
             _, body = get(probe, auth)
             data = json.loads(body)["data"]
+            packed = len(get(probe, {**auth, "Accept-Encoding": "gzip"})[1])
             print(
-                f"  {kind}: {len(data)} buckets, {len(body)} bytes for one ticker's 30 days of 15m"
+                f"  {kind}: {len(data)} buckets, {len(body)} bytes ({packed} with gzip asked) "
+                "for one ticker's 30 days of 15m"
             )
         for view in VIEWS:
             luas = {}
             for kind in KINDS:
                 lua = work / f"{name}-{kind}-{view.split()[0]}.lua"
-                write_paths_lua(lua, list(paths(kind, view, names, end)))
+                write_paths_lua(lua, list(paths(kind, view, names, end)), args.accept_encoding)
                 luas[kind] = lua
             rounds: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
             for n in range(1, args.rounds + 1):
@@ -204,6 +206,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--port", type=int, default=18531, help="raw; ours is port + 1")
+    parser.add_argument(
+        "--accept-encoding",
+        default="gzip",
+        help="the Accept-Encoding every request sends, as a browser does ('' for none); "
+        "the raw anchor ignores it",
+    )
     parser.add_argument("--reuse-db", action="store_true", help="keep a seeded database")
     args = parser.parse_args()
     work = args.workdir.resolve()
@@ -222,7 +230,8 @@ def main() -> None:
     results = {name: run_db(name, url, args, work, model) for name, url in dbs.items()}
 
     print(
-        f"\nmedians of {args.rounds} rounds, wrk -t2 -c{args.connections}, {args.seconds:g}s each:"
+        f"\nmedians of {args.rounds} rounds, wrk -t2 -c{args.connections}, {args.seconds:g}s each, "
+        f"Accept-Encoding: {args.accept_encoding or '(none)'}:"
     )
     print(
         "| database | view | raw GROUP BY req/s (p99 ms) | roll-ups req/s (p99 ms) | ratio "

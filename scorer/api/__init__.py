@@ -13,7 +13,7 @@ import bottle
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from scorer.api import articles, feeds, health, openapi, scores, watchlist
+from scorer.api import articles, compress, feeds, health, openapi, scores, watchlist
 from scorer.api.http import install_errors
 from scorer.config import Settings
 from scorer.model import ModelLoader
@@ -41,4 +41,5 @@ def create_app(
     watchlist.install(app, settings, engine)
     openapi.install(app)
     install_errors(app)
+    app.install(compress.plugin())  # installed last: applied first, inside the error handling
     return app
