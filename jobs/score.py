@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scorer.model import Classifier
 from scorer.models import Article
+from scorer.sentence_cache import SentenceCache
 from scorer.sentiment import predict_articles
 from scorer.store import finish_jobs, pending_pairs, store_scores
 
@@ -32,8 +33,10 @@ def score_pending(
     now: Callable[[], datetime],
     batch_size: int = 64,
     stop: threading.Event | None = None,
+    cache: SentenceCache | None = None,
 ) -> ScoreResult:
-    """Score pending pairs batch by batch; each batch commits on its own.
+    """Score pending pairs batch by batch; each batch commits on its own. Sentences
+    the ``cache`` holds for this model revision skip the model.
 
     A crash or SIGTERM mid-batch loses only that uncommitted batch, which is still
     pending next time; the unique constraint makes a repeated insert a no-op.
@@ -58,7 +61,9 @@ def score_pending(
                 zip(
                     ids,
                     predict_articles(
-                        classifier, [(articles[i].title, articles[i].summary) for i in ids]
+                        classifier,
+                        [(articles[i].title, articles[i].summary) for i in ids],
+                        cache,
                     ),
                     strict=True,
                 )

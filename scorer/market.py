@@ -2,8 +2,10 @@
 
 Every fact about which days trade and when comes from the `exchange_calendars`
 XNYS calendar (holidays, early closes, unplanned closures such as days of
-mourning); nothing here hand-writes a holiday. The calendar only covers a fixed
-range, so dates outside it raise `CalendarRangeError` instead of being guessed.
+mourning); nothing here hand-writes a holiday. The serving process reads them from
+`nyse_sessions.txt`, which that library wrote (see `write_sessions_table`). The
+calendar only covers a fixed range, so dates outside it raise `CalendarRangeError`
+instead of being guessed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import zoneinfo
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from pathlib import Path
 
 NY = zoneinfo.ZoneInfo("America/New_York")
 RANGE_START = date(2006, 1, 1)
@@ -69,23 +72,80 @@ def extended_window(lead_minutes: int = 90, tail_minutes: int = 60) -> Window:
     return Window("extended", timedelta(minutes=lead_minutes), timedelta(minutes=tail_minutes))
 
 
+# The library's sessions, written out once (write_sessions_table) so the serving
+# process never imports pandas + exchange_calendars: they add ~47 MB of RSS to a
+# process that has 300 MB (bench/README.md, "Levers"). Used only while it was written
+# by the installed library version and covers RANGE_START..RANGE_END; otherwise the
+# library is asked, as before. tests/test_market.py holds it equal to the library.
+SESSIONS_TABLE = Path(__file__).with_name("nyse_sessions.txt")
+TABLE_END = date(2030, 12, 31)
+
+
 @functools.cache
 def _sessions() -> Mapping[date, Session]:
-    # Imported here: pandas + exchange_calendars take ~1s, and the web process
-    # imports this module at start-up. Built once, then plain-Python lookups.
+    return _sessions_from_table() or _sessions_from_library(RANGE_START, RANGE_END)
+
+
+def _session(day: date, open_utc: datetime, close_utc: datetime) -> Session:
+    early = close_utc.astimezone(NY).time() < REGULAR_CLOSE_NY
+    return Session(day, open_utc, close_utc, early)
+
+
+def _sessions_from_library(start: date, end: date) -> dict[date, Session]:
+    # Imported here: pandas + exchange_calendars take ~1s and ~47 MB.
     import exchange_calendars as xc
 
     # Explicit range: the library's default is "20 years back to 1 year ahead of
     # today", which would move under us and drop the end of next year.
-    cal = xc.get_calendar("XNYS", start=RANGE_START.isoformat(), end=RANGE_END.isoformat())
+    cal = xc.get_calendar("XNYS", start=start.isoformat(), end=end.isoformat())
     schedule = cal.schedule
     sessions = {}
     for day, open_, close in zip(schedule.index, schedule["open"], schedule["close"], strict=True):
         open_utc = open_.to_pydatetime().astimezone(UTC)
-        close_utc = close.to_pydatetime().astimezone(UTC)
-        early = close_utc.astimezone(NY).time() < REGULAR_CLOSE_NY
-        sessions[day.date()] = Session(day.date(), open_utc, close_utc, early)
+        sessions[day.date()] = _session(day.date(), open_utc, close.to_pydatetime().astimezone(UTC))
     return sessions
+
+
+def _table_header(start: date, end: date) -> str:
+    return f"# XNYS sessions {start}..{end} from exchange_calendars {_library_version()}"
+
+
+def _library_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("exchange_calendars")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _sessions_from_table() -> dict[date, Session] | None:
+    """The written table's sessions, or None when it is missing, stale or too short."""
+    if RANGE_END > TABLE_END or not SESSIONS_TABLE.is_file():
+        return None
+    header, *rows = SESSIONS_TABLE.read_text(encoding="utf-8").splitlines()
+    if header != _table_header(RANGE_START, TABLE_END):
+        return None  # another library version or range: ask the library
+    sessions = {}
+    for row in rows:  # "2026-11-27 14:30 18:00": the date, open and close in UTC
+        day_text, open_text, close_text = row.split()
+        day = date.fromisoformat(day_text)
+        open_utc = datetime.combine(day, time.fromisoformat(open_text), UTC)
+        close_utc = datetime.combine(day, time.fromisoformat(close_text), UTC)
+        sessions[day] = _session(day, open_utc, close_utc)
+    return sessions
+
+
+def write_sessions_table(path: Path = SESSIONS_TABLE) -> int:
+    """Write the library's sessions for RANGE_START..TABLE_END to ``path`` (after an
+    exchange_calendars upgrade: ``python -c "from scorer.market import
+    write_sessions_table as w; w()"``); returns the number of sessions."""
+    sessions = _sessions_from_library(RANGE_START, TABLE_END)
+    lines = [_table_header(RANGE_START, TABLE_END)] + [
+        f"{s.date} {s.open_utc:%H:%M} {s.close_utc:%H:%M}" for s in sessions.values()
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(sessions)
 
 
 def _check_day(day: date) -> None:

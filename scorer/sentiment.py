@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scorer.model.base import Classifier
+from scorer.sentence_cache import SentenceCache
 
 MAX_SENTENCES = 8  # bounds the cost of a long summary; leads carry the news
 
@@ -52,14 +53,20 @@ def article_sentences(title: str, summary: str) -> list[str]:
 
 
 def predict_articles(
-    classifier: Classifier, articles: Sequence[tuple[str, str]]
+    classifier: Classifier,
+    articles: Sequence[tuple[str, str]],
+    cache: SentenceCache | None = None,
 ) -> list[Prediction]:
-    """Score (title, summary) pairs: one batched model pass over all their sentences."""
+    """Score (title, summary) pairs: one batched model pass over all their sentences,
+    less those the ``cache`` already holds for this model revision."""
     per_article = [article_sentences(title, summary) for title, summary in articles]
     flat = [s for sentences in per_article for s in sentences]
     if not flat:
         return []
-    probs = classifier.predict_proba(flat)
+    if cache is None:
+        probs = classifier.predict_proba(flat)
+    else:
+        probs = cache.predict_proba(classifier, flat)
     index = {name: i for i, name in enumerate(classifier.labels)}
     out: list[Prediction] = []
     start = 0

@@ -302,6 +302,24 @@ def test_calendar_lines_rejects_an_unknown_format_before_iteration() -> None:
         calendar_lines(date(2026, 11, 23), date(2026, 11, 27), REGULAR, "csv")
 
 
+def test_the_written_sessions_table_is_the_librarys_calendar() -> None:
+    table = market._sessions_from_table()
+    assert table is not None, "stale nyse_sessions.txt: run market.write_sessions_table()"
+    assert table == market._sessions_from_library(market.RANGE_START, market.TABLE_END)
+    assert len(table) > 6000 and table[date(2026, 11, 27)].early_close
+
+
+def test_the_library_answers_when_the_table_was_written_by_another_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(market, "_library_version", lambda: "0.0-not-this-one")
+    assert market._sessions_from_table() is None
+    monkeypatch.undo()
+    assert market._sessions_from_table() is not None
+    monkeypatch.setattr(market, "RANGE_END", date(2031, 12, 31))  # past the table's end
+    assert market._sessions_from_table() is None
+
+
 def test_importing_the_module_does_not_import_pandas() -> None:
     # Load the file directly so the package __init__ (owned by others) is not in play.
     code = (
@@ -310,6 +328,10 @@ def test_importing_the_module_does_not_import_pandas() -> None:
         "module = sys.modules['market'] = importlib.util.module_from_spec(spec)\n"
         "spec.loader.exec_module(module)\n"
         "assert module.REGULAR.name == 'regular'\n"
+        "assert 'pandas' not in sys.modules and 'exchange_calendars' not in sys.modules\n"
+        # Nor does using it: the sessions come from the written table.
+        "import datetime\n"
+        "assert module.session_on(datetime.date(2026, 11, 27)).early_close\n"
         "assert 'pandas' not in sys.modules and 'exchange_calendars' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=Path(__file__).parent)

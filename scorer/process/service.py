@@ -36,6 +36,7 @@ from scorer.market import NY
 from scorer.model import Classifier, ModelLoader, load_classifier
 from scorer.observability import report_to_sentry
 from scorer.schedule import make_scheduler, tick
+from scorer.sentence_cache import SentenceCache
 from scorer.tickers import Tagger, tagger_for
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ class Service:
         self.stopping = threading.Event()
         self._cycle_lock = threading.Lock()
         self._tagger: Tagger | None = None
+        # Repeated sentences skip the model (scorer/sentence_cache.py); one per process.
+        self.sentence_cache = SentenceCache()
         self.backoff = Backoff(most=float(settings.poll_interval))
         self.policy = FetchPolicy(
             timeout=settings.fetch_timeout,
@@ -259,6 +262,7 @@ class Service:
             now=lambda: datetime.now(UTC),
             batch_size=self.settings.score_batch_size,
             stop=self.stopping,
+            cache=self.sentence_cache,
         )
 
     def stop(self) -> None:
