@@ -32,6 +32,7 @@ from bench.latest import (  # noqa: E402
     concurrency,
     get,
     server_env,
+    start,
     stop,
     wait_until,
     write_paths_lua,
@@ -39,6 +40,7 @@ from bench.latest import (  # noqa: E402
 )
 
 KINDS = ("raw", "ours", "ours-miss")
+RAW_APP = "bench.history_raw_app:app"
 VIEWS = {
     "15m x 30 days": ("15m", timedelta(days=30)),
     "session x 1 year": ("session", timedelta(days=365)),
@@ -108,25 +110,6 @@ def _z(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
-def start_server(
-    app: str, port: int, env: dict[str, str], workers: int, threads: int, log: Path
-) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
-    if app == "ours":
-        cmd += ["-c", "python:scorer.gunicorn_conf", "--threads", str(threads), "scorer.wsgi:app"]
-    else:
-        cmd += ["-w", str(workers), "-k", "gthread", "--threads", str(threads)]
-        cmd += ["bench.history_raw_app:app"]
-    return subprocess.Popen(
-        cmd,
-        env=env,
-        cwd=ROOT,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
 def run_db(
     name: str, url: str, args: argparse.Namespace, work: Path, model: Path
 ) -> dict[str, Any]:
@@ -140,8 +123,8 @@ def run_db(
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     port = args.port
     procs = {
-        "raw": start_server("raw", port, env, workers, threads, work / f"{name}-raw.log"),
-        "ours": start_server("ours", port + 1, env, workers, threads, work / f"{name}-ours.log"),
+        "raw": start("raw", port, env, workers, threads, work / f"{name}-raw.log", RAW_APP),
+        "ours": start("ours", port + 1, env, workers, threads, work / f"{name}-ours.log"),
     }
     ports = {"raw": port, "ours": port + 1}
     out: dict[str, Any] = {}

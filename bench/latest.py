@@ -224,15 +224,23 @@ def concurrency(env: dict[str, str]) -> tuple[int, int]:
 
 
 def start(
-    kind: str, port: int, env: dict[str, str], workers: int, threads: int, log: Path
+    kind: str,
+    port: int,
+    env: dict[str, str],
+    workers: int,
+    threads: int,
+    log: Path,
+    anchor: str = "bench.bare_app:app",
 ) -> subprocess.Popen[bytes]:
+    """Ours ("ours": the Procfile's server) or the anchor app, with the same workers
+    and threads, on loopback."""
     gunicorn = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
     if kind == "ours":  # the Procfile's command; --bind overrides the config's 0.0.0.0:$PORT
         cmd = [*gunicorn, "-c", "python:scorer.gunicorn_conf", "--threads", str(threads)]
         cmd += ["scorer.wsgi:app"]
     else:
         cmd = [*gunicorn, "-w", str(workers), "-k", "gthread", "--threads", str(threads)]
-        cmd += ["bench.bare_app:app"]
+        cmd += [anchor]
     return subprocess.Popen(
         cmd,
         env=env,

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scorer.market import NY
 from scorer.models import Article, ArticleTicker
+from scorer.store import store_scores
 
 
 def ny(*args: int) -> datetime:
@@ -54,3 +55,24 @@ def event(
         "published_at": published,
         "scored_at": scored,
     }
+
+
+def store_rescored(sessions: sessionmaker[Session]) -> list[int]:
+    """Two AAPL stories published Wednesday 2026-11-25 15:00 ET and scored at 15:05
+    (0.8 and 0.1) under r1; the first re-scored on Friday 10:02 under r2 (-0.6).
+    Returns the two article ids."""
+    published = ny(2026, 11, 25, 15, 0)
+    ids = add_articles(sessions, 2, "AAPL", published)
+    with sessions.begin() as session:
+        store_scores(
+            session,
+            [
+                event(ids[0], "AAPL", 0.8, published, ny(2026, 11, 25, 15, 5), "r1"),
+                event(ids[1], "AAPL", 0.1, published, ny(2026, 11, 25, 15, 5), "r1"),
+            ],
+        )
+    with sessions.begin() as session:
+        store_scores(
+            session, [event(ids[0], "AAPL", -0.6, published, ny(2026, 11, 27, 10, 2), "r2")]
+        )
+    return ids

@@ -12,7 +12,7 @@ from scorer.config import Settings
 from scorer.model import ModelLoader
 from scorer.store import store_scores
 from tests.conftest import TOKEN
-from tests.score_data import add_articles, event, ny
+from tests.score_data import add_articles, event, ny, store_rescored
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -25,22 +25,7 @@ def app(settings: Settings, sessions: sessionmaker[Session]) -> TestApp:
 
 @pytest.fixture
 def rescored(sessions: sessionmaker[Session]) -> None:
-    """Two AAPL stories published Wednesday 2026-11-25 15:00 ET and scored at 15:05
-    (0.8 and 0.1); the first re-scored on Friday 10:02 under r2 (-0.6)."""
-    published = ny(2026, 11, 25, 15, 0)
-    ids = add_articles(sessions, 2, "AAPL", published)
-    with sessions.begin() as session:
-        store_scores(
-            session,
-            [
-                event(ids[0], "AAPL", 0.8, published, ny(2026, 11, 25, 15, 5), "r1"),
-                event(ids[1], "AAPL", 0.1, published, ny(2026, 11, 25, 15, 5), "r1"),
-            ],
-        )
-    with sessions.begin() as session:
-        store_scores(
-            session, [event(ids[0], "AAPL", -0.6, published, ny(2026, 11, 27, 10, 2), "r2")]
-        )
+    store_rescored(sessions)
 
 
 def get(app: TestApp, status: int = 200, **query: str) -> dict:  # type: ignore[type-arg]

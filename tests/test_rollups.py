@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scorer import rollups
 from scorer.models import ScoreEvent, ScoreRollup
 from scorer.store import delete_rollups_before, store_scores
-from tests.score_data import add_articles, event, ny
+from tests.score_data import add_articles, event, ny, store_rescored
 
 
 def stored(sessions: sessionmaker[Session]) -> dict[tuple[str, str, str, datetime], dict[str, Any]]:
@@ -48,20 +48,7 @@ def test_a_rescore_moves_published_buckets_but_never_known_ones(
 ) -> None:
     # Published Wednesday 15:00 ET, first scored 15:05 with 0.8; re-scored under a new
     # revision on Friday 10:02 with -0.6.
-    published = ny(2026, 11, 25, 15, 0)
-    ids = add_articles(sessions, 2, "AAPL", published)
-    with sessions.begin() as session:
-        store_scores(
-            session,
-            [
-                event(ids[0], "AAPL", 0.8, published, ny(2026, 11, 25, 15, 5), "r1"),
-                event(ids[1], "AAPL", 0.1, published, ny(2026, 11, 25, 15, 5), "r1"),
-            ],
-        )
-    with sessions.begin() as session:
-        store_scores(
-            session, [event(ids[0], "AAPL", -0.6, published, ny(2026, 11, 27, 10, 2), "r2")]
-        )
+    store_rescored(sessions)
 
     known = bucket(sessions, "known", "15m", ny(2026, 11, 25, 15, 0))
     assert (known.count, known.score_sum, known.score_min, known.score_max) == (2, 0.9, 0.1, 0.8)

@@ -82,10 +82,12 @@ def plugin(max_bytes: int = 4 << 20) -> Callable[[Callable[..., Any]], Callable[
             if not response.content_type.startswith("application/json"):
                 return body
             response.add_header("Vary", "Accept-Encoding")
-            data = body.encode() if isinstance(body, str) else body
             # A long header is not worth a 431 here: its first 256 characters suffice.
             wanted = bottle.request.environ.get("HTTP_ACCEPT_ENCODING", "")[:256]
-            if len(data) < MIN_BYTES or not accepts_gzip(wanted):
+            if not accepts_gzip(wanted):
+                return body
+            data = body.encode() if isinstance(body, str) else body
+            if len(data) < MIN_BYTES:
                 return body
             etag = response.get_header("ETag")
             if etag:
