@@ -1,5 +1,6 @@
 """The anchor for the panel's history: bare Bottle computing the buckets per request
-with one GROUP BY over the raw score events, as a client without roll-ups would.
+with one GROUP BY over the raw score events, as a client without roll-ups would,
+and (``/bare/<interval>``) the server's ceiling: a kept body sent as it is.
 No auth, no validation, no empty buckets, no session alignment (clock quarters, New
 York dates): everything that makes ours slower is left out. Run by bench/history.py:
 
@@ -8,9 +9,11 @@ York dates): everything that makes ours slower is left out. Run by bench/history
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from datetime import datetime
+from pathlib import Path
 
 import bottle
 from sqlalchemy import text
@@ -74,3 +77,17 @@ def history() -> str:
             ]
         }
     )
+
+
+@functools.cache
+def _kept(interval: str) -> bytes:
+    return (Path(os.environ["BENCH_BODIES"]) / f"{interval}.gz").read_bytes()
+
+
+@app.get("/bare/<interval>")
+def bare(interval: str) -> bytes:
+    """The server's ceiling: the bytes ours answered for this view (gzipped, written by
+    bench/history.py), sent as they are with no query, no auth and no cache lookup."""
+    bottle.response.content_type = "application/json"
+    bottle.response.set_header("Content-Encoding", "gzip")
+    return _kept(interval)

@@ -39,6 +39,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -276,11 +277,19 @@ CHILDREN = {
 }
 
 
-def run_child(name: str, *args: object) -> dict[str, object]:
-    """One measurement in a fresh interpreter, with the environment the Procfile sets."""
+def answer_child(children: dict[str, Callable[..., object]], argv: list[str]) -> int:
+    """The child side of ``run_child``: run ``children[name]`` and print its JSON line."""
+    name, *rest = argv
+    print(json.dumps(children[name](*(int(a) if a.isdigit() else a for a in rest))))
+    return 0
+
+
+def run_child(name: str, *args: object, script: str = __file__) -> dict[str, object]:
+    """One measurement in a fresh interpreter (``script --child name args``), with the
+    environment the Procfile sets."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
     out = subprocess.run(
-        [sys.executable, __file__, "--child", name, *map(str, args)],
+        [sys.executable, script, "--child", name, *map(str, args)],
         env=env,
         capture_output=True,
         text=True,
@@ -389,10 +398,7 @@ def main() -> int:
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        name, *rest = args.child
-        typed = [int(a) if a.isdigit() else a for a in rest]
-        print(json.dumps(CHILDREN[name](*typed)))
-        return 0
+        return answer_child(CHILDREN, args.child)
 
     WORK.mkdir(parents=True, exist_ok=True)
     print(
