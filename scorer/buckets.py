@@ -113,13 +113,21 @@ def session_buckets(interval: str, day: date) -> tuple[Bucket, ...]:
 
 def session_days_between(start: datetime, end: datetime) -> tuple[date, ...]:
     """New York dates of the sessions whose date lies between those of ``start`` and
-    ``end`` (the sessions a range's buckets can come from)."""
+    ``end`` (the sessions a range's buckets can come from).
+
+    Raises CalendarRangeError when either date lies outside the calendar's range: no
+    sessions there would be a guess, not an answer."""
     _check(start)
     _check(end)
+    first_day, last_day = start.astimezone(market.NY).date(), end.astimezone(market.NY).date()
+    for day in (first_day, last_day):
+        if not market.RANGE_START <= day <= market.RANGE_END:
+            raise market.CalendarRangeError(
+                f"{day} is outside the market calendar's range "
+                f"{market.RANGE_START}..{market.RANGE_END}"
+            )
     days, _ = _all_sessions()
-    first = bisect.bisect_left(days, start.astimezone(market.NY).date())
-    last = bisect.bisect_right(days, end.astimezone(market.NY).date())
-    return days[first:last]
+    return days[bisect.bisect_left(days, first_day) : bisect.bisect_right(days, last_day)]
 
 
 def buckets_between(interval: str, start: datetime, end: datetime) -> list[Bucket]:

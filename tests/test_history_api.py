@@ -103,7 +103,14 @@ def test_a_range_past_the_intervals_bound_is_a_400_naming_the_limit(
 @pytest.mark.parametrize("interval", ["15m", "1h", "session"])
 @pytest.mark.parametrize(
     "bounds",
-    [{"to": "0001-01-01"}, {"from": "0001-01-01", "to": "0001-01-02"}],
+    [
+        {"to": "0001-01-01"},
+        {"from": "0001-01-01", "to": "0001-01-02"},
+        # Inside datetime's range but not the calendar's: a 400, not an empty 200 that
+        # a panel would draw as "no sessions".
+        {"from": "1900-01-01", "to": "1900-01-05"},
+        {"from": "9999-12-30", "to": "9999-12-31"},
+    ],
 )
 def test_a_range_outside_the_market_calendar_is_a_400_not_a_500(
     app: TestApp, interval: str, bounds: dict[str, str]
