@@ -6,9 +6,9 @@ import sys
 from logging.config import fileConfig
 
 from alembic import context
-from scorer.config import ConfigError, database_url_from_env
-from scorer.db import check_reachable, make_engine
-from scorer.models import Base
+from scorer.config.settings import ConfigError, database_url_from_env
+from scorer.storage.db import check_reachable, make_engine
+from scorer.storage.tables import Base
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -121,12 +121,12 @@ def child_gemm(kind: str, rows: int, threads: int) -> dict[str, float]:
 def child_tokens(model: str, n: int) -> dict[str, float]:
     from tokenizers import Tokenizer
 
-    from scorer.sentiment import article_sentences
+    from scorer.scoring.sentiment import article_sentences
 
     tokenizer = Tokenizer.from_file(str(Path(model) / "tokenizer.json"))
     pairs = make_texts(n)
     # The pipeline truncates at 512 tokens; the service at MAX_TOKENS per sentence.
-    from scorer.model.base import MAX_TOKENS
+    from scorer.scoring.model.base import MAX_TOKENS
 
     whole = [min(len(e.ids), 512) for e in tokenizer.encode_batch(joined(pairs))]
     sentences = [s for title, summary in pairs for s in article_sentences(title, summary)]

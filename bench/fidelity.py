@@ -6,7 +6,7 @@ Usage::
 
 Scores every sentence of the Financial PhraseBank test split with the fp32
 torch model (one sentence at a time, like the old pipeline) and with
-:class:`scorer.model.onnx_runtime.OnnxClassifier` (length-sorted batches, as served),
+:class:`scorer.scoring.model.onnx_runtime.OnnxClassifier` (length-sorted batches, as served),
 then checks the bounds: >= 98 % argmax agreement, mean |score diff| <= 0.02
 with score = P(positive) - P(negative), accuracy within 1 point of fp32.
 """
@@ -24,8 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scorer.model.artifact import build_artifact
-from scorer.model.onnx_runtime import OnnxClassifier, read_manifest
+from scorer.scoring.model.artifact import build_artifact
+from scorer.scoring.model.onnx_runtime import OnnxClassifier, read_manifest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"  # beside the checkout
 DEFAULT_DATA = SHARED / "data" / "financial_phrasebank" / "test.csv"

@@ -4,7 +4,7 @@ computed per request with GROUP BY over the raw events, on SQLite and Postgres.
 One run (see bench/README.md): for each database, seed it with
 ``python -m scorer seed-demo`` (100 tickers, 100k events, 30 days), start two gunicorn
 servers on loopback with the same workers and threads — ours
-(``scorer.wsgi:app``) and the raw anchor (``bench/history_raw_app.py``) — and drive
+(``scorer.process.wsgi:app``) and the raw anchor (``bench/history_raw_app.py``) — and drive
 both with wrk (16 connections) on two panel views, alternating anchor/ours for
 several rounds: 30 days of 15m buckets for one ticker, and a year of session buckets.
 A third kind, "bare", is the server's ceiling: the raw app's gunicorn sending the bytes
@@ -59,7 +59,7 @@ def seed(url: str, reuse: bool) -> None:
     if reuse:
         from sqlalchemy import create_engine, text
 
-        from scorer.config import database_url
+        from scorer.config.settings import database_url
 
         engine = create_engine(database_url(url))
         try:
@@ -90,7 +90,7 @@ def seed(url: str, reuse: bool) -> None:
 def tickers(url: str) -> list[str]:
     from sqlalchemy import create_engine, text
 
-    from scorer.config import database_url
+    from scorer.config.settings import database_url
 
     engine = create_engine(database_url(url))
     with engine.connect() as conn:
@@ -226,7 +226,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     model = work / "tiny-model"
     if not (model / "config.json").exists():
-        from tests.tiny_model import build_tiny_model
+        from tests.helpers.tiny_model import build_tiny_model
 
         build_tiny_model(model)
     dbs = {"sqlite": f"sqlite:///{work / 'history.db'}"}

@@ -18,8 +18,8 @@ from pathlib import Path
 import bottle
 from sqlalchemy import text
 
-from scorer.config import database_url
-from scorer.db import make_engine
+from scorer.config.settings import database_url
+from scorer.storage.db import make_engine
 
 ENGINE = make_engine(database_url(os.environ["DATABASE_URL"]), pool_size=8)
 PG = ENGINE.dialect.name == "postgresql"
@@ -51,7 +51,7 @@ app = bottle.Bottle()
 
 def _instant(raw: str) -> datetime | str:
     value = datetime.fromisoformat(raw)
-    # SQLite stores naive UTC text (scorer.models.UTCDateTime); compare like with like.
+    # SQLite stores naive UTC text (scorer.storage.tables.UTCDateTime); compare like with like.
     return value if PG else value.replace(tzinfo=None).isoformat(sep=" ")
 
 

@@ -6,7 +6,8 @@ One run (see bench/README.md):
    1,000 articles = 100k score events: a SQLite file, and a throwaway database on the
    local Postgres (``--postgres-url``, dropped at the end; ``--databases`` picks);
 2. starts two gunicorn processes on loopback: the bare anchor (bench/bare_app.py)
-   and the real service (``scorer.wsgi:app`` with ``-c python:scorer.gunicorn_conf``,
+   and the real service (``scorer.process.wsgi:app`` with
+   ``-c python:scorer.process.gunicorn_conf``,
    a tiny model so health comes up), with the same worker and thread counts;
 3. drives each with wrk (16 connections, 10 random tickers of the 100 per request,
    drawn from 200 fixed lists), alternating anchor/ours for several rounds;
@@ -117,8 +118,8 @@ def build_db(url: str) -> None:
     """Migrate (alembic, as the release phase does), then bulk-insert with Core."""
     from sqlalchemy import insert
 
-    from scorer.db import make_engine, migrate
-    from scorer.models import Article, ArticleTicker, ScoreEvent
+    from scorer.storage.db import make_engine, migrate
+    from scorer.storage.tables import Article, ArticleTicker, ScoreEvent
 
     path = sqlite_path(url)
     for suffix in ("", "-wal", "-shm", ".scheduler.lock") if path else ():
@@ -151,11 +152,11 @@ def build_db(url: str) -> None:
 def writer(url: str, seconds: float, interval: float, batch: int) -> None:
     """A scoring batch every ``interval``: ``batch`` new articles with their ticker and
     score event, one transaction each (as jobs/ingest.py + jobs/score.py commit),
-    through scorer.db.make_engine (WAL, busy timeout). Stops after ``seconds``."""
+    through scorer.storage.db.make_engine (WAL, busy timeout). Stops after ``seconds``."""
     from sqlalchemy import func, insert, select
 
-    from scorer.db import make_engine
-    from scorer.models import Article, ArticleTicker, ScoreEvent
+    from scorer.storage.db import make_engine
+    from scorer.storage.tables import Article, ArticleTicker, ScoreEvent
 
     engine = make_engine(url)
     with engine.connect() as conn:
@@ -215,7 +216,7 @@ def server_env(url: str, model: Path) -> dict[str, str]:
 
 def concurrency(env: dict[str, str]) -> tuple[int, int]:
     """The service's gunicorn workers and threads, read from its own config module."""
-    code = "import scorer.gunicorn_conf as c; print(c.workers, c.threads)"
+    code = "import scorer.process.gunicorn_conf as c; print(c.workers, c.threads)"
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
     )
@@ -236,8 +237,8 @@ def start(
     and threads, on loopback."""
     gunicorn = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
     if kind == "ours":  # the Procfile's command; --bind overrides the config's 0.0.0.0:$PORT
-        cmd = [*gunicorn, "-c", "python:scorer.gunicorn_conf", "--threads", str(threads)]
-        cmd += ["scorer.wsgi:app"]
+        cmd = [*gunicorn, "-c", "python:scorer.process.gunicorn_conf", "--threads", str(threads)]
+        cmd += ["scorer.process.wsgi:app"]
     else:
         cmd = [*gunicorn, "-w", str(workers), "-k", "gthread", "--threads", str(threads)]
         cmd += [anchor]
@@ -435,7 +436,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     model = work / "tiny-model"
     if not (model / "config.json").exists():
-        from tests.tiny_model import build_tiny_model
+        from tests.helpers.tiny_model import build_tiny_model
 
         build_tiny_model(model)
     verdicts = []

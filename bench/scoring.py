@@ -9,7 +9,7 @@ In one run, each measurement in a fresh process (so peak RSS is its own):
 
 1. builds a FinBERT-sized model (BERT-base config, random weights, the
    bert-base-uncased tokenizer from the reference model) and its serving artifact
-   with ``scorer.model.artifact.build_artifact`` (cached under var/bench/);
+   with ``scorer.scoring.model.artifact.build_artifact`` (cached under var/bench/);
 2. baseline: transformers' ``pipeline("text-classification")`` on the fp32 model,
    called one text at a time (torch threads set to 2);
 3. service: the web stack imported, the artifact loaded by ``load_classifier``,
@@ -168,14 +168,14 @@ def child_service(artifact: str, n: int, threads: int, cache: int = 0) -> dict[s
     # What the web process imports: the app, the scheduler, the jobs.
     import scorer.process.web  # noqa: F401
     from jobs.score import score_pending
-    from scorer.config import Settings
-    from scorer.db import make_engine, make_session_factory, migrate
-    from scorer.feeds import FeedItem
-    from scorer.model import load_classifier
-    from scorer.model.onnx_runtime import read_manifest
-    from scorer.sentence_cache import SentenceCache
-    from scorer.store import store_items
-    from scorer.tickers import tags_of
+    from scorer.config.settings import Settings
+    from scorer.ingest.fetch import FeedItem
+    from scorer.ingest.tickers import tags_of
+    from scorer.scoring.cache import SentenceCache
+    from scorer.scoring.model import load_classifier
+    from scorer.scoring.model.onnx_runtime import read_manifest
+    from scorer.storage.db import make_engine, make_session_factory, migrate
+    from scorer.storage.store import store_items
 
     manifest = read_manifest(Path(artifact))
     with tempfile.TemporaryDirectory() as tmp:
@@ -229,7 +229,7 @@ def child_service(artifact: str, n: int, threads: int, cache: int = 0) -> dict[s
 def child_tokens(model: str, n: int) -> dict[str, object]:
     from tokenizers import Tokenizer
 
-    from scorer.sentiment import article_sentences
+    from scorer.scoring.sentiment import article_sentences
 
     tokenizer = Tokenizer.from_file(str(Path(model) / "tokenizer.json"))
     pairs = make_texts(n)
@@ -249,7 +249,7 @@ def child_fidelity(reference: str, artifact: str) -> dict[str, object]:
     import numpy as np
 
     from bench.fidelity import DEFAULT_DATA, fp32_proba, score
-    from scorer.model.onnx_runtime import OnnxClassifier
+    from scorer.scoring.model.onnx_runtime import OnnxClassifier
 
     with open(DEFAULT_DATA, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -321,8 +321,8 @@ def finbert_sized(reference: Path) -> Path:
 
 
 def artifact_for(model: Path, name: str, *, previous: bool = False) -> Path:
-    from scorer.model.artifact import build_artifact
-    from scorer.model.onnx_runtime import MANIFEST_NAME
+    from scorer.scoring.model.artifact import build_artifact
+    from scorer.scoring.model.onnx_runtime import MANIFEST_NAME
 
     out = WORK / name
     if not (out / MANIFEST_NAME).exists():

@@ -24,10 +24,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scorer.feeds import FeedError, parse_feed  # noqa: E402
-from scorer.sentence_cache import SENTENCE_CACHE_SIZE, SentenceCache  # noqa: E402
-from scorer.sentiment import article_sentences  # noqa: E402
-from scorer.sources import FeedSpec  # noqa: E402
+from scorer.ingest.fetch import FeedError, parse_feed  # noqa: E402
+from scorer.ingest.sources import FeedSpec  # noqa: E402
+from scorer.scoring.cache import SENTENCE_CACHE_SIZE, SentenceCache  # noqa: E402
+from scorer.scoring.sentiment import article_sentences  # noqa: E402
 
 DEFAULT_FEEDS = ROOT.parent / "shared" / "fixtures" / "feeds"
 

@@ -35,8 +35,8 @@ DEFAULT_ARTIFACT = ROOT / "var" / "bench" / "finbert-sized-artifact"
 
 
 def child(artifact: str, texts: int, batch: int, threads: int, tokens: int) -> dict[str, float]:
-    from scorer.model.onnx_runtime import OnnxClassifier
-    from scorer.sentiment import article_sentences
+    from scorer.scoring.model.onnx_runtime import OnnxClassifier
+    from scorer.scoring.sentiment import article_sentences
 
     sentences = [s for t, s_ in make_texts(texts) for s in article_sentences(t, s_)]
     classifier = OnnxClassifier(Path(artifact), threads=threads)

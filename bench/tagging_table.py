@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scorer.feeds import FeedError, parse_feed  # noqa: E402
-from scorer.sources import DEFAULT_CATALOGUE, FeedSpec, load_catalogue  # noqa: E402
-from scorer.tickers import REASONS, Tagger, default_directory, parse_tickers  # noqa: E402
+from scorer.ingest.fetch import FeedError, parse_feed  # noqa: E402
+from scorer.ingest.sources import DEFAULT_CATALOGUE, FeedSpec, load_catalogue  # noqa: E402
+from scorer.ingest.tickers import REASONS, Tagger, default_directory, parse_tickers  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "feeds"
 

@@ -12,11 +12,11 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scorer.feeds import FeedError, FetchJob, FetchPolicy, FetchResult, fetch_all, parse_feed
-from scorer.models import Feed
-from scorer.sources import FeedSpec
-from scorer.store import store_items
-from scorer.tickers import Tagger
+from scorer.ingest.fetch import FeedError, FetchJob, FetchPolicy, FetchResult, fetch_all, parse_feed
+from scorer.ingest.sources import FeedSpec
+from scorer.ingest.tickers import Tagger
+from scorer.storage.store import store_items
+from scorer.storage.tables import Feed
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scorer import capacity
-from scorer.db import meta_get, meta_set
-from scorer.models import ScoreRollup
-from scorer.store import delete_detail_before, delete_rollups_before, oldest_detail_cutoff
+from scorer.storage import capacity
+from scorer.storage.db import meta_get, meta_set
+from scorer.storage.store import delete_detail_before, delete_rollups_before, oldest_detail_cutoff
+from scorer.storage.tables import ScoreRollup
 
 log = logging.getLogger(__name__)
 WARN_AT, PRUNE_AT, TARGET = 70.0, 90.0, 60.0  # percent of a limit

@@ -11,11 +11,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scorer.model import Classifier
-from scorer.models import Article
-from scorer.sentence_cache import SentenceCache
-from scorer.sentiment import predict_articles
-from scorer.store import finish_jobs, pending_pairs, store_scores
+from scorer.scoring.cache import SentenceCache
+from scorer.scoring.model import Classifier
+from scorer.scoring.sentiment import predict_articles
+from scorer.storage.store import finish_jobs, pending_pairs, store_scores
+from scorer.storage.tables import Article
 
 
 @dataclass

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from scorer.config import SETTINGS, Settings
-from scorer.db import make_engine, make_session_factory, migrate
-from tests.feed_server import StubServer, running
-from tests.tiny_model import build_tiny_model
+from scorer.config.settings import SETTINGS, Settings
+from scorer.storage.db import make_engine, make_session_factory, migrate
+from tests.helpers.feed_server import StubServer, running
+from tests.helpers.tiny_model import build_tiny_model
 
 TOKEN = "test-token-0123456789abcdef"
 

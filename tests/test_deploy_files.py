@@ -22,7 +22,7 @@ def test_the_procfile_releases_with_alembic_and_serves_with_gunicorn() -> None:
         line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line
     )
     assert procfile["release"].strip() == "alembic upgrade head"
-    assert procfile["web"].strip().startswith("gunicorn -c python:scorer.gunicorn_conf")
+    assert procfile["web"].strip().startswith("gunicorn -c python:scorer.process.gunicorn_conf")
 
 
 def test_the_build_hooks_are_executable_and_drop_only_build_dependencies() -> None:

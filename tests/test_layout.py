@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
 # The composition root and the entry points that start it.
-PROCESS = {"scorer/process", "scorer/__main__.py", "scorer/wsgi.py", "scorer/gunicorn_conf.py"}
+PROCESS = {"scorer/process", "scorer/__main__.py"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -53,7 +53,7 @@ def test_jobs_do_not_import_the_process() -> None:
 
 def test_the_gunicorn_master_imports_no_feed_or_http_library() -> None:
     probe = (
-        "import sys, scorer.gunicorn_conf; "
+        "import sys, scorer.process.gunicorn_conf; "
         "print(sorted(m for m in ('feedparser', 'requests', 'sqlalchemy', 'onnxruntime') "
         "if m in sys.modules))"
     )

@@ -24,12 +24,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _feed_key(kind: str, ticker: str | None, url: str) -> str:
-    # As scorer.sources.FeedSpec.key (copied: a migration must not change with the app).
+    # As scorer.ingest.sources.FeedSpec.key (copied: a migration must not change with the app).
     return hashlib.sha256(json.dumps([kind, ticker, url]).encode()).hexdigest()
 
 
 def _title_key(title: str) -> str | None:
-    # As scorer.feeds.title_key.
+    # As scorer.ingest.fetch.title_key.
     words = re.findall(r"[^\W_]+", title.casefold())
     return hashlib.sha256(" ".join(words).encode()).hexdigest() if len(words) >= 5 else None
 

@@ -13,10 +13,10 @@ import bottle
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from scorer.api import articles, compress, feeds, health, openapi, scores, watchlist
+from scorer.api import articles, compress, feeds, health, openapi, scores, tickers
 from scorer.api.http import install_errors
-from scorer.config import Settings
-from scorer.model import ModelLoader
+from scorer.config.settings import Settings
+from scorer.scoring.model import ModelLoader
 
 __all__ = ["create_app"]
 
@@ -38,7 +38,7 @@ def create_app(
     scores.install(app, settings, engine)
     feeds.install(app, settings, sessions)
     articles.install(app, settings, engine)
-    watchlist.install(app, settings, engine)
+    tickers.install(app, settings, engine)
     openapi.install(app)
     install_errors(app)
     app.install(compress.plugin())  # installed last: applied first, inside the error handling

@@ -16,8 +16,8 @@ from sqlalchemy import Engine, Row, and_, exists, or_, select
 
 from scorer.api import params
 from scorer.api.http import BadRequest, authorize, iso, send_json
-from scorer.config import Settings
-from scorer.models import Article, ArticleTicker, ScoreEvent
+from scorer.config.settings import Settings
+from scorer.storage.tables import Article, ArticleTicker, ScoreEvent
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 

@@ -10,10 +10,10 @@ import bottle
 from sqlalchemy.orm import Session, sessionmaker
 
 from scorer.api.http import authorize, iso, send_json
-from scorer.config import Settings
-from scorer.models import Feed
-from scorer.sources import FeedSpec, redact_url
-from scorer.store import feed_health
+from scorer.config.settings import Settings
+from scorer.ingest.sources import FeedSpec, redact_url
+from scorer.storage.store import feed_health
+from scorer.storage.tables import Feed
 
 
 def install(

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scorer import __version__
 from scorer.api.http import send_json
-from scorer.capacity import measure
-from scorer.config import Settings
-from scorer.model import ModelLoader
-from scorer.store import open_jobs, queue_depth
+from scorer.config.settings import Settings
+from scorer.scoring.model import ModelLoader
+from scorer.storage.capacity import measure
+from scorer.storage.store import open_jobs, queue_depth
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any
 import bottle
 from sqlalchemy import exc as sa_exc
 
-from scorer.config import Settings
-from scorer.db import is_outage
+from scorer.config.settings import Settings
+from scorer.storage.db import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ ERRORS = {
     503: "unavailable",
 }
 # Past these the app answers 414/431 itself; gunicorn's own limits (larger, see
-# scorer/gunicorn_conf.py) answer before the app with its HTML 400.
+# scorer/process/gunicorn_conf.py) answer before the app with its HTML 400.
 MAX_QUERY = 2048
 MAX_HEADER = 1024
 RETRY_AFTER = 5  # seconds a client should wait after a 503 for a database outage

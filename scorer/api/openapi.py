@@ -14,7 +14,7 @@ import bottle
 
 from scorer import __version__
 from scorer.api.http import ERRORS, dumps, send
-from scorer.tickers import REASONS
+from scorer.ingest.tickers import REASONS
 
 J = dict[str, Any]
 

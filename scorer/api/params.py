@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import bottle
 
 from scorer.api.http import BadRequest, wsgi_text
-from scorer.tickers import parse_ticker, parse_tickers
+from scorer.ingest.tickers import parse_ticker, parse_tickers
 
 MAX_TICKERS = 50
 DEFAULT_LIMIT, MAX_LIMIT = 500, 5_000

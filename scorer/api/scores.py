@@ -12,11 +12,11 @@ from typing import Any
 import bottle
 from sqlalchemy import Connection, Engine, Row, Select, bindparam, func, select
 
-from scorer.api import buckets, params
+from scorer.api import history, params
 from scorer.api.articles import ticker_score_json
 from scorer.api.http import BadRequest, authorize, dumps, iso, send, send_json
-from scorer.config import Settings
-from scorer.models import Article, ArticleTicker, ScoreEvent
+from scorer.config.settings import Settings
+from scorer.storage.tables import Article, ArticleTicker, ScoreEvent
 
 HISTORY_DEFAULT_SPAN = timedelta(days=7)
 
@@ -25,14 +25,14 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
     # The score reads use Core on a plain connection: a Session and ORM entities cost
     # more than the queries themselves here.
     latest_items = _LatestCache(engine)
-    history_views = buckets.ResponseCache()
+    history_views = history.ResponseCache()
 
     @app.get("/v1/scores/latest")
     def latest() -> str:
         authorize(settings)
         tickers = params.tickers(params.arg("tickers"))
         least = params.min_relevance(params.arg("min_relevance"))
-        window = buckets.choice("window", params.arg("window"), tuple(buckets.WINDOWS), "24h")
+        window = history.choice("window", params.arg("window"), tuple(history.WINDOWS), "24h")
         items = latest_items.get(tickers, window, least)
         # Assembled from per-ticker JSON texts: the same bytes as send_json would write.
         data = ",".join(text for text in items.values() if text is not None)
@@ -40,12 +40,12 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
         return send(f'{{"data":[{data}],"missing":{missing}}}', cache=True)
 
     @app.get("/v1/scores/history")
-    def history() -> str:
+    def scores_history() -> str:
         authorize(settings)
         ticker = params.ticker(params.arg("ticker"))
         end = params.instant("to", params.arg("to")) or _next_minute(datetime.now(UTC))
         if params.arg("interval") is not None:  # buckets from the roll-ups
-            return buckets.history(
+            return history.history(
                 history_views,
                 engine,
                 ticker,
@@ -206,7 +206,7 @@ class _LatestCache:
             or now - kept[0] > self._max_age
         ]
         if stale:
-            fresh = buckets.window_texts(conn, stale, window, datetime.now(UTC))
+            fresh = history.window_texts(conn, stale, window, datetime.now(UTC))
             if len(self._window_texts) > self._max_items:
                 self._window_texts = {}
             for ticker in stale:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from scorer.config import ConfigError, Settings, with_vault
+from scorer.config.settings import ConfigError, Settings, with_vault
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class Booting:
 
     def run(self) -> None:
         """Read the vault and build the settings until both work, then start the app."""
-        from scorer.vault import VaultError  # requests is imported after the fork
+        from scorer.config.vault import VaultError  # requests is imported after the fork
 
         backoff = self._first_backoff
         while not self._stop.is_set():

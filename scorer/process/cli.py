@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from scorer.config import ConfigError, Settings, database_url_from_env, load_settings
+from scorer.config.settings import ConfigError, Settings, database_url_from_env, load_settings
 
 # The Procfile's web: line, as a module invocation.
-WEB_COMMAND = ("gunicorn", "-c", "python:scorer.gunicorn_conf", "scorer.wsgi:app")
+WEB_COMMAND = ("gunicorn", "-c", "python:scorer.process.gunicorn_conf", "scorer.process.wsgi:app")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,7 +90,7 @@ def _check_database(settings: Settings) -> None:
     (ConfigError, printed by ``main``). Only the CLI checks: a web worker binds at once
     whatever the database does and health explains (see README, "When the database is
     down")."""
-    from scorer.db import check_reachable
+    from scorer.storage.db import check_reachable
 
     check_reachable(settings.database_url)
 
@@ -99,7 +99,7 @@ def _ready_database(settings: Settings) -> None:
     """Reachable (else one line, as above) and at the latest migration: a command run
     against a database an older version made (a laptop's reasonator.db) upgrades it
     instead of failing on a missing table. On Heroku the release phase already did."""
-    from scorer.db import make_engine, migrate
+    from scorer.storage.db import make_engine, migrate
 
     _check_database(settings)
     engine = make_engine(settings.database_url)
@@ -108,7 +108,7 @@ def _ready_database(settings: Settings) -> None:
 
 
 def _migrate() -> None:
-    from scorer.db import make_engine, migrate
+    from scorer.storage.db import make_engine, migrate
 
     # Like the release phase: DATABASE_URL only, never the vault.
     engine = make_engine(database_url_from_env())
@@ -117,9 +117,9 @@ def _migrate() -> None:
 
 
 def _run_once() -> int:
-    from scorer.model import ModelLoader, load_classifier
-    from scorer.observability import configure_logging
+    from scorer.ops.observability import configure_logging
     from scorer.process.service import Service
+    from scorer.scoring.model import ModelLoader, load_classifier
 
     configure_logging()
     settings = load_settings()
@@ -149,9 +149,9 @@ def _run_once() -> int:
 
 
 def _prepare_model(*, gate: bool) -> int:
-    from scorer.model.artifact import FidelityGateError, build_artifact
-    from scorer.model.onnx_runtime import read_manifest
-    from scorer.observability import configure_logging
+    from scorer.ops.observability import configure_logging
+    from scorer.scoring.model.artifact import FidelityGateError, build_artifact
+    from scorer.scoring.model.onnx_runtime import read_manifest
 
     configure_logging()
     # The same model and revision the service will load: the vault's when the build has
@@ -186,8 +186,8 @@ def _instant(raw: str) -> datetime:
 
 
 def _rescore(args: argparse.Namespace) -> int:
-    from scorer.db import make_engine, make_session_factory
-    from scorer.store import queue_rescore
+    from scorer.storage.db import make_engine, make_session_factory
+    from scorer.storage.store import queue_rescore
 
     settings = load_settings()
     _ready_database(settings)
@@ -218,12 +218,12 @@ def _rescore(args: argparse.Namespace) -> int:
 def _calendar(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from scorer import market
+    from scorer.market import calendar
 
     end = args.end or args.start + timedelta(days=14)
     window = Settings.from_env(build=True).window  # MARKET_WINDOW and its bounds
     try:
-        for line in market.calendar_lines(args.start, end, window, args.format):
+        for line in calendar.calendar_lines(args.start, end, window, args.format):
             print(line)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -257,8 +257,8 @@ def _add_data_commands(sub: Any) -> None:
 def _rollups(args: argparse.Namespace) -> int:
     import time
 
-    from scorer.db import make_engine, make_session_factory
-    from scorer.store import rebuild_rollups
+    from scorer.storage.db import make_engine, make_session_factory
+    from scorer.storage.store import rebuild_rollups
 
     settings = load_settings()
     _ready_database(settings)
@@ -276,8 +276,8 @@ def _rollups(args: argparse.Namespace) -> int:
 def _seed_demo(args: argparse.Namespace) -> int:
     import time
 
-    from scorer.db import make_engine, make_session_factory
-    from scorer.demo import DemoRefused, seed
+    from scorer.storage.db import make_engine, make_session_factory
+    from scorer.storage.demo import DemoRefused, seed
 
     settings = load_settings()
     _ready_database(settings)
@@ -308,7 +308,7 @@ def _seed_demo(args: argparse.Namespace) -> int:
 
 
 def _retention(_args: argparse.Namespace) -> int:
-    from scorer.observability import configure_logging, init_sentry
+    from scorer.ops.observability import configure_logging, init_sentry
     from scorer.process.service import Service
 
     configure_logging()
@@ -325,8 +325,8 @@ def _retention(_args: argparse.Namespace) -> int:
 
 
 def _db_stats(_args: argparse.Namespace) -> int:
-    from scorer.capacity import measure
-    from scorer.db import make_engine, make_session_factory
+    from scorer.storage.capacity import measure
+    from scorer.storage.db import make_engine, make_session_factory
 
     settings = load_settings()
     _ready_database(settings)

@@ -26,18 +26,18 @@ from jobs.retention import RetentionPolicy, RetentionResult, run_retention
 from jobs.score import ScoreResult, score_pending
 from scorer import __version__
 from scorer.api import create_app
-from scorer.capacity import capacity_error
-from scorer.config import Settings
-from scorer.crons import CronReporter
-from scorer.db import is_outage, make_engine, make_session_factory
-from scorer.feeds import FetchPolicy, make_http_session
-from scorer.leader import SchedulerLock, make_lock
-from scorer.market import NY
-from scorer.model import Classifier, ModelLoader, load_classifier
-from scorer.observability import report_to_sentry
-from scorer.schedule import make_scheduler, tick
-from scorer.sentence_cache import SentenceCache
-from scorer.tickers import Tagger, tagger_for
+from scorer.config.settings import Settings
+from scorer.ingest.fetch import FetchPolicy, make_http_session
+from scorer.ingest.tickers import Tagger, tagger_for
+from scorer.market.calendar import NY
+from scorer.market.crons import CronReporter
+from scorer.market.lock import SchedulerLock, make_lock
+from scorer.market.trigger import make_scheduler, tick
+from scorer.ops.observability import report_to_sentry
+from scorer.scoring.cache import SentenceCache
+from scorer.scoring.model import Classifier, ModelLoader, load_classifier
+from scorer.storage.capacity import capacity_error
+from scorer.storage.db import is_outage, make_engine, make_session_factory
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class Service:
         self.stopping = threading.Event()
         self._cycle_lock = threading.Lock()
         self._tagger: Tagger | None = None
-        # Repeated sentences skip the model (scorer/sentence_cache.py); one per process.
+        # Repeated sentences skip the model (scorer/scoring/cache.py); one per process.
         self.sentence_cache = SentenceCache()
         self.backoff = Backoff(most=float(settings.poll_interval))
         self.policy = FetchPolicy(

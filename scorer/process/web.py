@@ -1,5 +1,5 @@
 """The web process: one Service per gunicorn worker, built on import of
-``scorer.wsgi`` (after gunicorn forked) and stopped by gunicorn's ``worker_exit``.
+``scorer.process.wsgi`` (after gunicorn forked) and stopped by gunicorn's ``worker_exit``.
 
 The worker serves at once. When its settings are complete (no vault, or the vault
 has answered) it builds the Service there and then; otherwise a ``Booting`` app
@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from scorer.config import Settings, read_vault
-from scorer.crons import CronReporter, sentry_capture
-from scorer.observability import configure_logging, init_sentry
+from scorer.config.settings import Settings, read_vault
+from scorer.market.crons import CronReporter, sentry_capture
+from scorer.ops.observability import configure_logging, init_sentry
 from scorer.process.boot import Booting, WSGIApp
 from scorer.process.service import Service
 

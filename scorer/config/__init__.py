@@ -1,0 +1,1 @@
+"""Settings: each declared once, validated at start, read from the environment and the vault."""

@@ -1,0 +1,1 @@
+"""Market time: the NYSE calendar, the trigger, the scheduler lock, Sentry Crons."""

@@ -1,0 +1,1 @@
+"""Operations: logging and Sentry, the keep-alive."""

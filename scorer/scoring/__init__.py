@@ -1,0 +1,1 @@
+"""Where text is scored: sentences and clauses, the sentence cache, the model runtimes."""

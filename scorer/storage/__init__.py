@@ -1,0 +1,1 @@
+"""Where scores are kept: tables, the engine, the store, roll-ups, buckets, capacity."""

@@ -1,0 +1,1 @@
+"""What several test modules share: a tiny model, canned feeds, a fake vault, outages."""

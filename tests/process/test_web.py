@@ -1,0 +1,40 @@
+"""The web process as gunicorn runs it: built once per worker, serving at once,
+stopped by the worker_exit hook."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+from webtest import TestApp
+
+from scorer.config.settings import Settings
+from scorer.market.lock import make_lock
+from scorer.process import web
+
+
+def _eventually(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_the_web_process_serves_at_once_and_hands_over_on_shutdown(
+    settings: Settings, engine: Engine
+) -> None:
+    app = TestApp(web.build_app(settings))
+    try:
+        # The port is served before the model has loaded: health answers at once.
+        assert app.get("/v1/health", expect_errors=True).status_int in (200, 503)
+        _eventually(lambda: app.get("/v1/health", expect_errors=True).status_int == 200)
+        # The scheduler starts in the background and takes the deployment's lock.
+        _eventually(lambda: app.get("/v1/health").json["role"] == "scheduler")
+        assert not make_lock(engine).try_acquire()
+    finally:
+        web.shutdown()
+    successor = make_lock(engine)
+    assert successor.try_acquire()  # the lock went with the shutdown
+    successor.release()
+    web.shutdown()  # a second SIGTERM's hook breaks nothing
