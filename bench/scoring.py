@@ -169,7 +169,7 @@ def child_service(artifact: str, n: int, threads: int, cache: int = 0) -> dict[s
     import scorer.process.web  # noqa: F401
     from jobs.score import score_pending
     from scorer.config.settings import Settings
-    from scorer.ingest.fetch import FeedItem
+    from scorer.ingest.items import FeedItem
     from scorer.ingest.tickers import tags_of
     from scorer.scoring.cache import SentenceCache
     from scorer.scoring.model import load_classifier

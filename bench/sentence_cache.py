@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scorer.ingest.fetch import FeedError, parse_feed  # noqa: E402
+from scorer.ingest.parse import FeedError, parse_feed  # noqa: E402
 from scorer.ingest.sources import FeedSpec  # noqa: E402
 from scorer.scoring.cache import SENTENCE_CACHE_SIZE, SentenceCache  # noqa: E402
 from scorer.scoring.sentiment import article_sentences  # noqa: E402

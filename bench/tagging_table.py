@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scorer.ingest.fetch import FeedError, parse_feed  # noqa: E402
+from scorer.ingest.parse import FeedError, parse_feed  # noqa: E402
 from scorer.ingest.sources import DEFAULT_CATALOGUE, FeedSpec, load_catalogue  # noqa: E402
 from scorer.ingest.tickers import REASONS, Tagger, default_directory, parse_tickers  # noqa: E402
 

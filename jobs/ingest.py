@@ -12,7 +12,8 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scorer.ingest.fetch import FeedError, FetchJob, FetchPolicy, FetchResult, fetch_all, parse_feed
+from scorer.ingest.fetch import FetchJob, FetchPolicy, FetchResult, fetch_all
+from scorer.ingest.parse import FeedError, parse_feed
 from scorer.ingest.sources import FeedSpec
 from scorer.ingest.tickers import Tagger
 from scorer.storage.store import store_items

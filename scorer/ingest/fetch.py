@@ -1,72 +1,26 @@
-"""Where news enters: fetching RSS/Atom over HTTP and turning it into items."""
+"""Fetching feeds over HTTP: conditional GETs, size and time bounds, rate rules."""
 
 from __future__ import annotations
 
-import calendar
-import hashlib
-import html
-import io
-import json
 import queue
-import re
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import feedparser
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from scorer.ingest.parse import FeedError
 from scorer.ingest.sources import FeedSpec, redact_url
-from scorer.ingest.tickers import Tag, Tagger, parse_listing, tagger_for, tickers_in_list
 
-_BLOCK_TAGS = frozenset({"br", "p", "div", "li", "tr", "td", "th", "h1", "h2", "h3"})
-_SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 _ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.1"
 # Seconds; honouring a "Retry-After: 3600" would stall the whole polling job.
 _MAX_RETRY_AFTER = 10.0
-
-
-class FeedError(Exception):
-    """A feed could not be fetched or is not a feed; str() is one line, safe to log."""
-
-
-@dataclass(frozen=True)
-class FeedItem:
-    """One news item, in plain text, ready to score and store."""
-
-    dedup_key: str  # see dedup_key()
-    title: str  # plain text, at most 1000 characters
-    summary: str  # plain text, at most 4000 characters; "" if none
-    url: str | None  # http(s) only
-    published_at: datetime | None  # aware UTC
-    source: str  # the feed's title, else the feed URL's host
-    tags: tuple[Tag, ...]  # the watchlisted tickers it is about, most relevant first
-
-    @property
-    def tickers(self) -> frozenset[str]:
-        return frozenset(tag.ticker for tag in self.tags)
-
-    @property
-    def title_key(self) -> str | None:
-        """See title_key(): what syndicated copies of one story share."""
-        return title_key(self.title)
-
-
-@dataclass(frozen=True)
-class ParsedFeed:
-    """A feed's items; `warning` is set if feedparser flagged it (bozo) but it had entries."""
-
-    items: tuple[FeedItem, ...]
-    warning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,164 +32,6 @@ class FetchResult:
     etag: str | None
     last_modified: str | None
     content_type: str | None
-
-
-def canonical_url(url: str) -> str:
-    """Lowercase scheme and host, drop fragment and tracking params; keep the rest."""
-    parts = urlsplit(url.strip())
-    query = [
-        (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        # utm_* vary per campaign. Seeking Alpha adds source=feed_symbol_<TICKER>: kept,
-        # one article would get a different key in every ticker's feed.
-        if not key.lower().startswith("utm_")
-        and not (key == "source" and value.startswith("feed_"))
-    ]
-    netloc = parts.netloc.lower()
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path, urlencode(query), ""))
-
-
-def dedup_key(
-    *, url: str | None, guid: str | None, source: str, title: str, published: datetime | None
-) -> str:
-    """sha256 hex identifying an item across fetches and feeds.
-
-    The link comes first: it is what two feeds carrying one story share, while guids
-    are unique per publisher at best (Yahoo gives seven different IBD stories one guid;
-    EDGAR one guid to a filing's Issuer and Reporting rows). With neither, use what the
-    reader sees. Non-link material is prefixed so it can never collide with a link.
-    """
-    if url:
-        material = canonical_url(url)
-    elif guid:
-        material = "guid:" + guid
-    else:
-        when = published.isoformat() if published else None
-        material = "item:" + json.dumps([source, title, when])
-    return hashlib.sha256(material.encode()).hexdigest()
-
-
-def title_key(title: str) -> str | None:
-    """sha256 hex of the normalised title (lower case, letters and digits only), or
-    None for a title too short to identify a story ("Markets", "8-K"): one press
-    release carried by three wires under three URLs has one title key."""
-    words = re.findall(r"[^\W_]+", title.casefold())
-    if len(words) < 5:
-        return None
-    return hashlib.sha256(" ".join(words).encode()).hexdigest()
-
-
-# EDGAR: "8-K - APPLE INC (0000320193) (Filer)"; "(Reporting)" rows name a person.
-_EDGAR_TITLE = re.compile(r"\((\d{10})\)\s*\((?:Filer|Subject|Issuer|Filed by)\)")
-
-
-def structured_tags(entry: Any, feed: Any) -> tuple[list[str], list[int]]:
-    """Tickers and CIKs an entry carries as data: Nasdaq's ``<nasdaq:tickers>``,
-    GlobeNewswire's ``<category domain=".../rss/stock">Nasdaq:ACME</category>``, an
-    EDGAR title's filer CIK, or an EDGAR company feed's ``<cik>``."""
-    tickers = tickers_in_list(entry.get("nasdaq_tickers") or "")
-    for tag in entry.get("tags") or []:
-        scheme = (tag.get("scheme") or "").lower()
-        if scheme.rstrip("/").endswith(("/stock", "/ticker", "/tickers")):
-            ticker = parse_listing(tag.get("term") or "")
-            if ticker:
-                tickers.append(ticker)
-    ciks = [int(cik) for cik in _EDGAR_TITLE.findall(entry.get("title") or "")]
-    if not ciks and str(feed.get("cik") or "").strip().isdigit():
-        ciks.append(int(feed["cik"]))
-    return tickers, ciks
-
-
-class _TextOf(HTMLParser):
-    def __init__(self, markup: str) -> None:
-        super().__init__(convert_charrefs=True)  # unescapes entities in the text
-        self.parts: list[str] = []
-        self.feed(markup)
-        self.close()
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BLOCK_TAGS:  # "a<br>b" reads "a b"; "Apple<i>'s</i>" stays one word
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        self.handle_starttag(tag, [])
-
-
-def _plain(value: str | None, detail: dict[str, Any] | None, limit: int) -> str:
-    # feedparser already dropped <script>/<style> from HTML fields. text/plain ones are
-    # only unescaped (feeds double-escape, "&amp;amp;"); stripping tags would eat "x<y".
-    value = value or ""
-    if (detail or {}).get("type") in ("text/html", "application/xhtml+xml"):
-        value = "".join(_TextOf(value).parts)
-    else:
-        value = html.unescape(value)
-    return " ".join(value.split())[:limit]
-
-
-def _utc(parsed: Any) -> datetime | None:
-    # feedparser's *_parsed are UTC struct_times (zone-less dates are taken as UTC).
-    if not parsed:
-        return None
-    try:
-        return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
-def _one_line(exc: object) -> str:
-    return " ".join(str(exc).split())
-
-
-def parse_feed(
-    content: bytes,
-    *,
-    spec: FeedSpec,
-    watchlist: frozenset[str] | Tagger,
-    content_type: str | None = None,
-) -> ParsedFeed:
-    """Parse RSS/Atom into de-duplicated, tagged items; FeedError if it is not a feed."""
-    tagger = watchlist if isinstance(watchlist, Tagger) else tagger_for(watchlist)
-    # content-location resolves relative links. The type's charset takes part in encoding
-    # detection; without one, feedparser flags every document ("no Content-type specified"),
-    # while application/xml lets the XML declaration or BOM decide, as for a file on disk.
-    headers = {"content-location": spec.url, "content-type": content_type or "application/xml"}
-    # A stream, never the bytes: feedparser.parse() fetches a str that looks like a URL
-    # and opens bytes as a local file name (open(b"/etc/passwd") works). Nor does it
-    # fetch external entities: it strips non-literal <!ENTITY> declarations and turns
-    # off expat's external entity loading (proved in tests/test_feeds.py against a
-    # local server, with the doctype_external_parameter_entity fixture).
-    parsed = feedparser.parse(io.BytesIO(content), response_headers=headers)
-    problem = _one_line(parsed.get("bozo_exception")) if parsed.bozo else None
-    if problem and not parsed.entries:
-        raise FeedError(f"not a well-formed feed: {problem}")
-    if not parsed.get("version"):
-        if _SITEMAP_NS in parsed.get("namespaces", {}).values():
-            raise FeedError("a sitemap, not an RSS or Atom feed")
-        raise FeedError("not an RSS or Atom feed")
-    warning = f"parsed despite a problem: {problem}" if problem else None
-    feed = parsed.feed
-    source = _plain(feed.get("title"), feed.get("title_detail"), 200)
-    source = source or urlsplit(spec.url).hostname or spec.url
-    items: dict[str, FeedItem] = {}
-    for entry in parsed.entries:
-        title = _plain(entry.get("title"), entry.get("title_detail"), 1000)
-        link = entry.get("link") or ""
-        # Only web links: a "javascript:" link must never reach a page we serve.
-        url = link if urlsplit(link).scheme in ("http", "https") else None
-        if not title and not url:
-            continue
-        summary = _plain(entry.get("summary"), entry.get("summary_detail"), 4000)
-        published = _utc(entry.get("published_parsed") or entry.get("updated_parsed"))
-        guid = entry.get("id")
-        key = dedup_key(url=url, guid=guid, source=source, title=title, published=published)
-        tickers, ciks = structured_tags(entry, feed)
-        tags = tagger.tag(title, summary, feed_ticker=spec.ticker, structured=tickers, ciks=ciks)
-        item = FeedItem(key, title, summary, url, published, source, tags)
-        items.setdefault(key, item)
-    return ParsedFeed(items=tuple(items.values()), warning=warning)
 
 
 class _CappedRetry(Retry):

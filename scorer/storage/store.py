@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from scorer.ingest.fetch import FeedItem
+from scorer.ingest.items import FeedItem
 from scorer.ingest.tickers import Tag
 from scorer.storage import rollups
 from scorer.storage.buckets import first_whole_session_after

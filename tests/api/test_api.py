@@ -11,7 +11,7 @@ from webtest import TestApp
 from jobs.score import score_pending
 from scorer.api import create_app
 from scorer.config.settings import Settings
-from scorer.ingest.fetch import FeedItem
+from scorer.ingest.items import FeedItem
 from scorer.ingest.tickers import Tag
 from scorer.scoring.model import ModelLoader
 from scorer.scoring.model.transformers_runtime import TransformersClassifier

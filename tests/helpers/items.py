@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from scorer.ingest.fetch import FeedItem
+from scorer.ingest.items import FeedItem
 from scorer.ingest.tickers import tags_of
 from tests.conftest import TOKEN
 

@@ -8,7 +8,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from jobs.score import score_pending
-from scorer.ingest.fetch import FeedItem
+from scorer.ingest.items import FeedItem
 from scorer.ingest.tickers import tags_of
 from scorer.storage.store import open_jobs, queue_depth, queue_rescore, store_items
 from scorer.storage.tables import BatchScoreJob, ScoreEvent

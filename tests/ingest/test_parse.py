@@ -14,15 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from scorer.ingest.fetch import (
-    FeedError,
-    ParsedFeed,
-    canonical_url,
-    dedup_key,
-    fetch_feed,
-    make_http_session,
-    parse_feed,
-)
+from scorer.ingest.fetch import fetch_feed, make_http_session
+from scorer.ingest.items import canonical_url, dedup_key
+from scorer.ingest.parse import FeedError, ParsedFeed, parse_feed
 from scorer.ingest.sources import FeedSpec
 from tests.helpers.feed_server import Route, StubServer, reply
 
