@@ -121,7 +121,7 @@ def child_gemm(kind: str, rows: int, threads: int) -> dict[str, float]:
 def child_tokens(model: str, n: int) -> dict[str, float]:
     from tokenizers import Tokenizer
 
-    from scorer.scoring.sentiment import article_sentences
+    from scorer.scoring.segments import texts_of
 
     tokenizer = Tokenizer.from_file(str(Path(model) / "tokenizer.json"))
     pairs = make_texts(n)
@@ -129,7 +129,7 @@ def child_tokens(model: str, n: int) -> dict[str, float]:
     from scorer.scoring.model.base import MAX_TOKENS
 
     whole = [min(len(e.ids), 512) for e in tokenizer.encode_batch(joined(pairs))]
-    sentences = [s for title, summary in pairs for s in article_sentences(title, summary)]
+    sentences = [s for title, summary in pairs for s in texts_of(title, summary)]
     parts = [min(len(e.ids), MAX_TOKENS) for e in tokenizer.encode_batch(sentences)]
     return {
         "naive_gop_per_text": sum(map(ops_per_sequence, whole)) / n / 1e9,

@@ -69,6 +69,8 @@ def _event(rng: random.Random, article_id: int, ticker: str, published: datetime
         "ticker": ticker,
         "model_id": MODEL_ID,
         "model_revision": REVISION,
+        "method": "clauses-1",  # scorer.scoring.sentiment.METHOD, without importing it here
+        "scope": "article",
         "label": LABELS[max(range(3), key=lambda i: (pos, neg, neu)[i])],
         "score": pos - neg,
         "p_positive": pos,

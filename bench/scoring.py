@@ -229,12 +229,12 @@ def child_service(artifact: str, n: int, threads: int, cache: int = 0) -> dict[s
 def child_tokens(model: str, n: int) -> dict[str, object]:
     from tokenizers import Tokenizer
 
-    from scorer.scoring.sentiment import article_sentences
+    from scorer.scoring.segments import texts_of
 
     tokenizer = Tokenizer.from_file(str(Path(model) / "tokenizer.json"))
     pairs = make_texts(n)
     whole = [len(e.ids) for e in tokenizer.encode_batch(joined(pairs))]
-    sentences = [s for title, summary in pairs for s in article_sentences(title, summary)]
+    sentences = [s for title, summary in pairs for s in texts_of(title, summary)]
     per_sentence = [len(e.ids) for e in tokenizer.encode_batch(sentences)]
     return {
         "mean_tokens_per_text": statistics.mean(whole),

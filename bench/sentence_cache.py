@@ -5,7 +5,7 @@ Usage::
     python bench/sentence_cache.py [--feeds ../shared/fixtures/feeds] [--size 8192]
 
 Parses every feed file of the directory (the real captures in ``../shared``), makes
-each item's sentences as scoring does (``article_sentences``), and passes them, feed
+each item's sentences as scoring does (``texts_of``), and passes them, feed
 by feed in file order, through a ``SentenceCache`` in front of a stand-in model
 that only counts what it is asked. Prints the sentences, the hits, the hit rate and
 the sentences repeated most. No model runs: this measures what a cache saves, the
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from scorer.ingest.parse import FeedError, parse_feed  # noqa: E402
 from scorer.ingest.sources import FeedSpec  # noqa: E402
 from scorer.scoring.cache import SENTENCE_CACHE_SIZE, SentenceCache  # noqa: E402
-from scorer.scoring.sentiment import article_sentences  # noqa: E402
+from scorer.scoring.segments import texts_of  # noqa: E402
 
 DEFAULT_FEEDS = ROOT.parent / "shared" / "fixtures" / "feeds"
 
@@ -63,7 +63,7 @@ def main() -> int:
         except FeedError:
             continue  # not a feed (a sitemap, an empty document): nothing is scored
         hits = cache.hits
-        sentences = [s for item in items for s in article_sentences(item.title, item.summary)]
+        sentences = [s for item in items for s in texts_of(item.title, item.summary)]
         cache.predict_proba(model, sentences)
         seen.update(sentences)
         print(f"| {path.name} | {len(items)} | {len(sentences)} | {cache.hits - hits} |")

@@ -36,9 +36,9 @@ DEFAULT_ARTIFACT = ROOT / "var" / "bench" / "finbert-sized-artifact"
 
 def child(artifact: str, texts: int, batch: int, threads: int, tokens: int) -> dict[str, float]:
     from scorer.scoring.model.onnx_runtime import OnnxClassifier
-    from scorer.scoring.sentiment import article_sentences
+    from scorer.scoring.segments import texts_of
 
-    sentences = [s for t, s_ in make_texts(texts) for s in article_sentences(t, s_)]
+    sentences = [s for t, s_ in make_texts(texts) for s in texts_of(t, s_)]
     classifier = OnnxClassifier(Path(artifact), threads=threads)
     classifier.predict_proba(sentences[:32], batch_size=batch, max_length=tokens)  # warm-up
     started = time.perf_counter()

@@ -1,8 +1,10 @@
 """Score: take pending (article, ticker) pairs from the database, score them in
-batches, and store one score event per pair and model revision."""
+batches, and store one score event per pair, model revision and scoring method: each
+ticker's from the clauses about it, with its highlights."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,9 +13,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from scorer.ingest.tickers import Tagger, tagger_for
 from scorer.scoring.cache import SentenceCache
 from scorer.scoring.model import Classifier
-from scorer.scoring.sentiment import predict_articles
+from scorer.scoring.sentiment import METHOD, Mentions, highlights_json, score_articles
 from scorer.storage.store import finish_jobs, pending_pairs, store_scores
 from scorer.storage.tables import Article
 
@@ -34,15 +37,17 @@ def score_pending(
     batch_size: int = 64,
     stop: threading.Event | None = None,
     cache: SentenceCache | None = None,
+    tagger: Tagger | None = None,
 ) -> ScoreResult:
     """Score pending pairs batch by batch; each batch commits on its own. Sentences
-    the ``cache`` holds for this model revision skip the model.
+    the ``cache`` holds for this model revision skip the model. ``tagger`` finds the
+    tickers each text names (default: one over the batch's tickers).
 
     A crash or SIGTERM mid-batch loses only that uncommitted batch, which is still
     pending next time; the unique constraint makes a repeated insert a no-op.
     """
     result = ScoreResult()
-    queue = pending_pairs(classifier.model_id, classifier.revision)
+    queue = pending_pairs(classifier.model_id, classifier.revision, METHOD)
     while True:
         if stop is not None and stop.is_set():
             with sessions() as session:
@@ -51,41 +56,56 @@ def score_pending(
         with sessions.begin() as session:
             pairs = session.execute(queue.limit(batch_size)).all()
             if not pairs:
-                finish_jobs(session, classifier.model_id, classifier.revision, now())
+                finish_jobs(session, classifier.model_id, classifier.revision, now(), METHOD)
                 return result
             ids = sorted({article_id for article_id, _ in pairs})
             articles = {
                 a.id: a for a in session.scalars(select(Article).where(Article.id.in_(ids)))
             }
-            predictions = dict(
+            scores = dict(
                 zip(
                     ids,
-                    predict_articles(
+                    score_articles(
                         classifier,
                         [(articles[i].title, articles[i].summary) for i in ids],
+                        _mentions(tagger, {ticker for _, ticker in pairs}),
                         cache,
                     ),
                     strict=True,
                 )
             )
             scored_at = now()
-            rows = [
-                {
-                    "article_id": article_id,
-                    "ticker": ticker,
-                    "model_id": classifier.model_id,
-                    "model_revision": classifier.revision,
-                    "label": predictions[article_id].label,
-                    "score": predictions[article_id].score,
-                    "p_positive": predictions[article_id].p_positive,
-                    "p_negative": predictions[article_id].p_negative,
-                    "p_neutral": predictions[article_id].p_neutral,
-                    "sentences": predictions[article_id].sentences,
-                    "published_at": articles[article_id].published_at,
-                    "scored_at": scored_at,
-                }
-                for article_id, ticker in pairs
-            ]
+            rows = []
+            for article_id, ticker in pairs:
+                prediction = scores[article_id].for_ticker(ticker)
+                rows.append(
+                    {
+                        "article_id": article_id,
+                        "ticker": ticker,
+                        "model_id": classifier.model_id,
+                        "model_revision": classifier.revision,
+                        "method": METHOD,
+                        "scope": prediction.scope,
+                        "label": prediction.label,
+                        "score": prediction.score,
+                        "p_positive": prediction.p_positive,
+                        "p_negative": prediction.p_negative,
+                        "p_neutral": prediction.p_neutral,
+                        "sentences": prediction.sentences,
+                        "highlights": json.dumps(
+                            highlights_json(prediction), separators=(",", ":")
+                        ),
+                        "published_at": articles[article_id].published_at,
+                        "scored_at": scored_at,
+                    }
+                )
             result.events += store_scores(session, rows)
             result.articles += len(ids)
             result.batches += 1
+
+
+def _mentions(tagger: Tagger | None, tickers: set[str]) -> Mentions:
+    """The tickers a text names, as (ticker, start, end): from ``tagger``, else from a
+    tagger over the batch's own tickers (a pair's ticker may have left the watchlist)."""
+    found = tagger or tagger_for(frozenset(tickers))
+    return lambda text: [(m.ticker, m.start, m.end) for m in found.mentions(text)]

@@ -29,7 +29,7 @@ def _feed_key(kind: str, ticker: str | None, url: str) -> str:
 
 
 def _title_key(title: str) -> str | None:
-    # As scorer.ingest.fetch.title_key.
+    # As scorer.ingest.items.title_key.
     words = re.findall(r"[^\W_]+", title.casefold())
     return hashlib.sha256(" ".join(words).encode()).hexdigest() if len(words) >= 5 else None
 

@@ -102,7 +102,9 @@ def _scores(conn: Any, ids: list[int], least: float) -> dict[int, list[dict[str,
 
 
 def ticker_score_json(row: Row[Any]) -> dict[str, Any]:
-    """One ticker's score of an article, with how central the ticker is to it."""
+    """One ticker's score of an article, with how central the ticker is to it, how it
+    was made (``method``; ``scope`` "ticker": from the text about the ticker, "article":
+    the article's, the text not naming it) and the segments that moved it."""
     return {
         "ticker": row.ticker,
         "label": row.label,
@@ -114,6 +116,9 @@ def ticker_score_json(row: Row[Any]) -> dict[str, Any]:
         },
         "scored_at": iso(row.scored_at),
         "model": {"id": row.model_id, "revision": row.model_revision},
+        "method": row.method,
+        "scope": row.scope,
+        "highlights": json.loads(row.highlights) if row.highlights else [],
         "relevance": round(row.relevance, 3),
         "tagged_by": row.tagged_by,
     }

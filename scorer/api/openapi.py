@@ -47,6 +47,18 @@ _SCORE_ITEM: J = {
     "probabilities": _ref("Probabilities"),
     "scored_at": _INSTANT,
     "model": _ref("Model"),
+    "method": {
+        "type": "string",
+        "description": "how the score was made: clauses-1 (the ticker's own clauses) or "
+        "article-1 (the article's score for every ticker, before 2026-12-06)",
+    },
+    "scope": {
+        "type": "string",
+        "enum": ["ticker", "article"],
+        "description": "ticker: from the text about the ticker; article: the article's "
+        "score (the text does not name the ticker: tagged by its feed or by data)",
+    },
+    "highlights": {"type": "array", "maxItems": 3, "items": _ref("Highlight")},
     "relevance": _UNIT,
     "tagged_by": _TAGGED_BY,
     "article": _ref("ArticleRef"),
@@ -62,6 +74,17 @@ SCHEMAS: J = {
     "Score": {"type": "number", "minimum": -1, "maximum": 1},
     "ArticleRef": _obj(
         {"headline": _STR, "url": _NULLABLE_STR, "source": _STR, "published_at": _INSTANT}
+    ),
+    "Highlight": _obj(
+        {
+            "text": _STR,
+            "in": {"type": "string", "enum": ["headline", "summary"]},
+            "start": {"type": "integer", "minimum": 0},
+            "end": {"type": "integer", "minimum": 0},
+            "label": _ref("Label"),
+            "score": _ref("Score"),
+            "probabilities": _ref("Probabilities"),
+        }
     ),
     "ScoreItem": _obj(_SCORE_ITEM),
     "Labels": _obj(

@@ -266,6 +266,16 @@ def tags_of(
     return tuple(Tag(t, relevance, tagged_by) for t in sorted(tickers))
 
 
+@dataclass(frozen=True)
+class Mention:
+    """Where a text names a watched ticker."""
+
+    ticker: str
+    start: int
+    end: int
+    reason: str  # "exchange", "cashtag" or "name"
+
+
 @dataclass
 class _Evidence:
     reasons: set[str] = field(default_factory=set)
@@ -305,6 +315,23 @@ class Tagger:
             if alternatives
             else None
         )
+
+    def mentions(self, text: str) -> list[Mention]:
+        """Watched tickers named in ``text`` (exchange mention, cashtag, name), with
+        their offsets, in order."""
+        found = [
+            Mention(watched, m.start(), m.end(), reason)
+            for reason, regex in (("exchange", _EXCHANGE), ("cashtag", _CASHTAG))
+            for m in regex.finditer(text)
+            if (watched := self._watched(m.group(1).rstrip(".-")))
+        ]
+        if self._name_re is not None:
+            for m in self._name_re.finditer(text):
+                names = self.names_in(text[m.start() : m.end() + 40])
+                key = _key(m.group(0))
+                if self._names.get(key) in names:
+                    found.append(Mention(self._names[key], m.start(), m.end(), "name"))
+        return sorted(found, key=lambda mention: (mention.start, mention.end))
 
     def _watched(self, ticker: str) -> str | None:
         return self._by_canon.get(_canon(ticker))

@@ -22,6 +22,7 @@ from sqlalchemy import delete, exists, insert, select, text
 from sqlalchemy.orm import Session
 
 from scorer.market import calendar
+from scorer.scoring.sentiment import METHOD
 from scorer.storage import rollups
 from scorer.storage.buckets import previous_close
 from scorer.storage.db import meta_get, meta_set
@@ -120,6 +121,8 @@ def generate(
                     "ticker": ticker,
                     "model_id": MODEL_ID,
                     "model_revision": revision,
+                    "method": METHOD,
+                    "scope": "article",
                     "label": max(
                         (("positive", pos), ("negative", neg), ("neutral", neu)),
                         key=lambda p: p[1],

@@ -26,12 +26,12 @@ from sqlalchemy import ColumnElement, Table, and_, delete, func, select, text, u
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from scorer.scoring.model.base import LABELS
 from scorer.storage.buckets import INTERVALS, Bucket, bucket_of, buckets_of, source_range
 from scorer.storage.db import meta_set
 from scorer.storage.tables import ArticleTicker, Meta, ScoreEvent, ScoreRollup
 
 BASES = ("known", "published")
-LABELS = ("positive", "negative", "neutral")
 Key = tuple[str, str, str, datetime]  # ticker, interval, basis, bucket start
 Pair = tuple[int, str]  # article id, ticker
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from scorer.ingest.items import FeedItem
 from scorer.ingest.tickers import Tag
+from scorer.scoring.sentiment import METHOD
 from scorer.storage import rollups
 from scorer.storage.buckets import first_whole_session_after
 from scorer.storage.db import insert_ignoring_conflicts, meta_get, meta_set
@@ -210,23 +211,29 @@ def _merge_tags(session: Session, tagged: Sequence[tuple[int, FeedItem]]) -> Non
     insert_ignoring_conflicts(session, ArticleTicker, fresh, ["article_id", "ticker"])
 
 
-def pending_pairs(model_id: str, revision: str) -> Select[int, str]:
-    """(article_id, ticker) pairs to score under this model revision: the durable queue.
+def pending_pairs(model_id: str, revision: str, method: str = METHOD) -> Select[int, str]:
+    """(article_id, ticker) pairs to score under this model revision and scoring
+    method: the durable queue.
 
     A pair is pending when it has no score event at all (new news), or when an open
-    re-score job for this revision covers its article and this revision has not
-    scored it yet. Newest first, so after a sleep the chip is fresh before the
-    backlog is done.
+    re-score job for this revision and method covers its article and they have not
+    scored it yet (a method change is treated as a revision change). Newest first, so
+    after a sleep the chip is fresh before the backlog is done.
     """
     same_pair = and_(
         ScoreEvent.article_id == ArticleTicker.article_id,
         ScoreEvent.ticker == ArticleTicker.ticker,
     )
-    this_revision = and_(ScoreEvent.model_id == model_id, ScoreEvent.model_revision == revision)
+    this_revision = and_(
+        ScoreEvent.model_id == model_id,
+        ScoreEvent.model_revision == revision,
+        ScoreEvent.method == method,
+    )
     rescore = and_(
         BatchScoreJob.status != JobStatus.DONE,
         BatchScoreJob.model_id == model_id,
         BatchScoreJob.model_revision == revision,
+        BatchScoreJob.method == method,
         Article.published_at >= BatchScoreJob.since,
         or_(BatchScoreJob.until.is_(None), Article.published_at <= BatchScoreJob.until),
     )
@@ -243,9 +250,11 @@ def pending_pairs(model_id: str, revision: str) -> Select[int, str]:
     )
 
 
-def queue_depth(session: Session, model_id: str, revision: str, cap: int = 10_000) -> int:
+def queue_depth(
+    session: Session, model_id: str, revision: str, cap: int = 10_000, method: str = METHOD
+) -> int:
     """How many pairs wait to be scored, counted up to ``cap`` so health stays cheap."""
-    sub = pending_pairs(model_id, revision).order_by(None).limit(cap).subquery()
+    sub = pending_pairs(model_id, revision, method).order_by(None).limit(cap).subquery()
     return int(session.scalar(select(func.count()).select_from(sub)) or 0)
 
 
@@ -267,12 +276,15 @@ def queue_rescore(
     since: datetime,
     until: datetime | None,
     now: datetime,
+    method: str = METHOD,
 ) -> BatchScoreJob:
     """Record a re-score job for articles published in [since, until]; the score job
-    does the work. Pairs already scored under this revision are not queued again."""
+    does the work. Pairs already scored under this revision and method are not queued
+    again (so history scored the old way is re-scored under today's method)."""
     job = BatchScoreJob(
         model_id=model_id,
         model_revision=revision,
+        method=method,
         since=since,
         until=until,
         status=JobStatus.QUEUED,
@@ -281,17 +293,20 @@ def queue_rescore(
     )
     session.add(job)
     session.flush()
-    job.pairs = queue_depth(session, model_id, revision, cap=10**9)
+    job.pairs = queue_depth(session, model_id, revision, cap=10**9, method=method)
     return job
 
 
-def finish_jobs(session: Session, model_id: str, revision: str, now: datetime) -> None:
-    """Nothing pending under this revision: its re-score jobs are done."""
+def finish_jobs(
+    session: Session, model_id: str, revision: str, now: datetime, method: str = METHOD
+) -> None:
+    """Nothing pending under this revision and method: their re-score jobs are done."""
     for job in session.scalars(
         select(BatchScoreJob).where(
             BatchScoreJob.status != JobStatus.DONE,
             BatchScoreJob.model_id == model_id,
             BatchScoreJob.model_revision == revision,
+            BatchScoreJob.method == method,
         )
     ):
         job.status, job.finished_at = JobStatus.DONE, now
@@ -304,7 +319,7 @@ def store_scores(
 ) -> int:
     """Insert score events and fold them into the roll-ups, in the caller's transaction
     (so events and buckets commit together). A pair already scored under that
-    revision is skipped, so a retried batch or a second scorer stores nothing twice.
+    revision and method is skipped, so a retried batch or a second scorer stores nothing twice.
     ``relevance`` weighs each (article, ticker) pair (default: its tag's relevance,
     1.0 for a pair with no tag). Returns how many went in."""
     rows = list(rows)
@@ -325,7 +340,7 @@ def store_scores(
     relevance = tagged if relevance is None else relevance
     table = cast(Table, ScoreEvent.__table__)
     dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-    identity = ["article_id", "ticker", "model_id", "model_revision"]
+    identity = ["article_id", "ticker", "model_id", "model_revision", "method"]
     stmt = dialect.insert(table).values(rows).on_conflict_do_nothing(index_elements=identity)
     went_in = session.execute(stmt.returning(table.c.id, *[table.c[c] for c in identity])).all()
     if not went_in:
@@ -333,7 +348,7 @@ def store_scores(
     new_ids = {row.id for row in went_in}
     by_identity = {tuple(row[c] for c in identity): row for row in rows}
     inserted = [
-        by_identity[(r.article_id, r.ticker, r.model_id, r.model_revision)]
+        by_identity[(r.article_id, r.ticker, r.model_id, r.model_revision, r.method)]
         for r in sorted(went_in, key=lambda r: r.id)
     ]
     rollups.record(session, inserted, _prior_scores(session, pairs, new_ids), relevance)

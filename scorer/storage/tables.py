@@ -156,12 +156,17 @@ class ArticleTicker(Base):
 
 
 class ScoreEvent(Base):
-    """A score for one article and ticker under one model revision."""
+    """A score for one article and ticker under one model revision and scoring method."""
 
     __tablename__ = "score_events"
     __table_args__ = (
         UniqueConstraint(
-            "article_id", "ticker", "model_id", "model_revision", name="uq_score_events_identity"
+            "article_id",
+            "ticker",
+            "model_id",
+            "model_revision",
+            "method",
+            name="uq_score_events_identity",
         ),
         # "latest" reads the newest news per ticker: one index seek.
         Index("ix_score_events_ticker_published", "ticker", "published_at", "id"),
@@ -180,6 +185,14 @@ class ScoreEvent(Base):
     p_negative: Mapped[float] = mapped_column(Float)
     p_neutral: Mapped[float] = mapped_column(Float)
     sentences: Mapped[int] = mapped_column(Integer)
+    # How the score was made (scorer.scoring.sentiment.METHOD): "article-1" gave every
+    # ticker its article's score; "clauses-1" scores each ticker from its own clauses.
+    method: Mapped[str] = mapped_column(String(32))
+    # "ticker": from the text about the ticker; "article": the article's (not named).
+    scope: Mapped[str] = mapped_column(String(8))
+    # JSON list of at most 3 segments that moved the score (text, where, offsets,
+    # probabilities): one column, no row per segment (row-capped plans count rows).
+    highlights: Mapped[str | None] = mapped_column(Text)
     # Copied from the article so "latest" needs no join to order by news time.
     published_at: Mapped[datetime] = mapped_column(UTCDateTime())
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -196,6 +209,7 @@ class BatchScoreJob(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     model_id: Mapped[str] = mapped_column(String(200))
     model_revision: Mapped[str] = mapped_column(String(100))
+    method: Mapped[str] = mapped_column(String(32))  # the scoring method to re-score under
     # Articles published in [since, until] (until None = up to now).
     since: Mapped[datetime] = mapped_column(UTCDateTime())
     until: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from scorer.market.calendar import NY
+from scorer.scoring.sentiment import METHOD
 from scorer.storage.store import store_scores
 from scorer.storage.tables import Article, ArticleTicker
 
@@ -46,6 +47,8 @@ def event(
         "ticker": ticker,
         "model_id": "test/model",
         "model_revision": rev,
+        "method": METHOD,
+        "scope": "article",
         "label": label,
         "score": score,
         "p_positive": max(score, 0.0),

@@ -1,67 +1,110 @@
-"""scorer.scoring.sentiment: which sentences of an article are scored, and the score formula."""
+"""scorer.scoring.sentiment: the score formula, per article and per ticker, and highlights."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
 from scorer.scoring.sentiment import (
-    MAX_SENTENCES,
-    article_sentences,
+    SCOPE_ARTICLE,
+    SCOPE_TICKER,
+    highlights_json,
     predict_articles,
-    split_sentences,
+    score_articles,
 )
 
 
-def test_it_splits_at_sentence_ends_followed_by_a_capital_digit_or_quote() -> None:
-    text = 'Sales rose. 2027 looks better! "We are pleased," it said? (Shares) rose.'
-    assert split_sentences(text) == [
-        "Sales rose.",
-        "2027 looks better!",
-        '"We are pleased," it said?',
-        "(Shares) rose.",
-    ]
-
-
-def test_it_keeps_decimals_and_lower_case_continuations_in_one_sentence() -> None:
-    assert split_sentences("Revenue was $1.5 billion. margins widened to 3.2 percent.") == [
-        "Revenue was $1.5 billion. margins widened to 3.2 percent."
-    ]
-
-
-def test_a_headline_repeated_as_the_summarys_first_sentence_is_counted_once() -> None:
-    sentences = article_sentences(
-        "Apple beats estimates", "Apple beats estimates. Shares rose 3% after hours."
-    )
-    assert sentences == ["Apple beats estimates", "Shares rose 3% after hours."]
-
-
-def test_an_article_is_scored_on_at_most_eight_sentences_headline_first() -> None:
-    summary = " ".join(f"Sentence {i} is here." for i in range(20))
-    sentences = article_sentences("Headline", summary)
-    assert len(sentences) == MAX_SENTENCES == 8
-    assert sentences[0] == "Headline" and sentences[-1] == "Sentence 6 is here."
-
-
-def test_an_empty_article_is_one_empty_sentence() -> None:
-    assert article_sentences("", "   ") == [""]
-
-
 class _Fixed:
-    """A classifier whose probabilities depend on the sentence's first word."""
+    """A classifier whose probabilities depend on a segment's last word."""
 
     def __init__(self) -> None:
         self.model_id, self.revision = "fixed", "1"
         self.labels = ["negative", "neutral", "positive"]
+        self.calls: list[list[str]] = []
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        table = {"Up": [0.1, 0.1, 0.8], "Down": [0.7, 0.2, 0.1]}
-        return np.array([table.get(t.split()[0], [0.2, 0.6, 0.2]) for t in texts])
+        self.calls.append(list(texts))
+        table = {"up": [0.1, 0.1, 0.8], "down": [0.7, 0.2, 0.1]}
+        return np.array(
+            [table.get((t.split() or [""])[-1].strip("."), [0.2, 0.6, 0.2]) for t in texts]
+        )
+
+
+def _names(*names: tuple[str, str]) -> object:
+    def mentions(text: str) -> Sequence[tuple[str, int, int]]:
+        return [
+            (ticker, text.index(name), text.index(name) + len(name))
+            for name, ticker in names
+            if name in text
+        ]
+
+    return mentions
 
 
 def test_the_score_is_positive_minus_negative_of_the_mean_over_sentences() -> None:
-    (prediction,) = predict_articles(_Fixed(), [("Up a lot", "Down a bit. Up again.")])
+    (prediction,) = predict_articles(_Fixed(), [("It went up", "Then down. Then up.")])
     assert prediction.sentences == 3
     assert np.isclose(prediction.p_positive, (0.8 + 0.1 + 0.8) / 3)
     assert np.isclose(prediction.p_negative, (0.1 + 0.7 + 0.1) / 3)
     assert np.isclose(prediction.score, prediction.p_positive - prediction.p_negative)
     assert prediction.label == "positive"
+
+
+def test_a_sentence_weighs_as_one_however_many_clauses_it_has() -> None:
+    (prediction,) = predict_articles(_Fixed(), [("A went up, while B went down", "C went down.")])
+    # headline = mean(up, down); summary = down; article = mean of the two sentences
+    assert np.isclose(prediction.p_negative, ((0.1 + 0.7) / 2 + 0.7) / 2)
+
+
+def test_each_named_ticker_is_scored_on_its_own_clause() -> None:
+    mentions = _names(("Tesla", "TSLA"), ("Ford", "F"))
+    (scores,) = score_articles(
+        _Fixed(),
+        [("Tesla shares went down, while Ford went up", "")],
+        mentions,  # type: ignore[arg-type]
+    )
+    tesla, ford = scores.for_ticker("TSLA"), scores.for_ticker("F")
+    assert (tesla.label, tesla.scope) == ("negative", SCOPE_TICKER)
+    assert (ford.label, ford.scope) == ("positive", SCOPE_TICKER)
+    assert np.isclose(ford.score, 0.8 - 0.1) and np.isclose(tesla.score, 0.1 - 0.7)
+
+
+def test_a_ticker_the_text_never_names_gets_the_article_score_marked_so() -> None:
+    model = _Fixed()
+    (scores,) = score_articles(model, [("Stocks went up", "")], _names())  # type: ignore[arg-type]
+    feed_only = scores.for_ticker("AAPL")
+    assert feed_only.scope == SCOPE_ARTICLE and feed_only == scores.article
+
+
+def test_segments_of_every_article_go_to_the_model_in_one_pass() -> None:
+    model = _Fixed()
+    score_articles(
+        model,
+        [("A went up, while B went down", "C went down."), ("D went up", "")],
+        _names(("A", "A")),  # type: ignore[arg-type]
+    )
+    assert model.calls == [["A went up", "B went down", "C went down.", "D went up"]]
+
+
+def test_highlights_are_the_strongest_segments_with_where_they_are() -> None:
+    mentions = _names(("Ford", "F"))
+    title = "Ford went up"
+    summary = "Ford sales went up. Ford costs went down. Ford said little. Ford went down."
+    (scores,) = score_articles(_Fixed(), [(title, summary)], mentions)  # type: ignore[arg-type]
+    shown = highlights_json(scores.for_ticker("F"))
+    assert len(shown) == 3
+    assert [h["text"] for h in shown] == [
+        "Ford went up",
+        "Ford sales went up.",
+        "Ford costs went down.",
+    ]
+    first = shown[0]
+    assert first["in"] == "headline" and (first["start"], first["end"]) == (0, len(title))
+    assert first["label"] == "positive" and first["probabilities"] == {
+        "positive": 0.8,
+        "negative": 0.1,
+        "neutral": 0.1,
+    }
+    for h in shown[1:]:
+        assert summary[h["start"] : h["end"]] == h["text"] and h["in"] == "summary"

@@ -10,7 +10,9 @@ import numpy as np
 
 MAX_TOKENS = 64  # FinBERT's training length: each sentence is truncated to it
 BATCH_SIZE = 16  # sentences per model call (bench/README.md has the sweep behind it)
-REQUIRED_LABELS = frozenset({"positive", "negative", "neutral"})
+# The three FinBERT classes, in the order scores, roll-ups and the API list them.
+LABELS = ("positive", "negative", "neutral")
+REQUIRED_LABELS = frozenset(LABELS)
 
 
 class Classifier(Protocol):
