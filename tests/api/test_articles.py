@@ -77,6 +77,9 @@ def test_articles_are_newest_first_with_each_tickers_score(
         "probabilities",
         "scored_at",
         "model",
+        "method",
+        "scope",
+        "highlights",
         "relevance",
         "tagged_by",
     }
