@@ -12,7 +12,7 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scorer.ingest.fetch import FetchJob, FetchPolicy, FetchResult, fetch_all
+from scorer.ingest.fetch import FetchJob, FetchPolicy, FetchResult, RateLimits, fetch_all
 from scorer.ingest.parse import FeedError, parse_feed
 from scorer.ingest.sources import FeedSpec
 from scorer.ingest.tickers import Tagger
@@ -36,7 +36,7 @@ class IngestResult:
     new: int = 0  # articles stored for the first time
     copies: int = 0  # syndicated copies of a stored story: recorded, not stored again
     untagged: int = 0  # items about no watched ticker: not stored
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # "feed name: what went wrong"
 
     @property
     def answered(self) -> int:
@@ -60,9 +60,12 @@ def ingest(
     *,
     now: datetime,
     policy: FetchPolicy | None = None,
+    limits: RateLimits | None = None,
 ) -> IngestResult:
-    """Fetch every due feed concurrently (HTTP only in the pool); parse and store here,
-    on the calling thread. A feed that fails is logged, recorded, backed off and skipped."""
+    """Fetch every due feed concurrently (HTTP only in the pool), within the kinds'
+    rate ``limits`` (pass the process's own: see RateLimits); parse and store here, on
+    the calling thread. A feed that fails is logged, recorded, backed off and skipped;
+    its error names it (``FeedSpec.name``: its catalogue name, else host and path)."""
     policy = policy or FetchPolicy()
     result = IngestResult(feeds=len(feeds))
     jobs: list[FetchJob] = []
@@ -75,7 +78,7 @@ def ingest(
                 result.skipped += 1
                 continue
             jobs.append(FetchJob(spec, state.etag, state.last_modified))
-    for job, outcome in fetch_all(http, jobs, policy):
+    for job, outcome in fetch_all(http, jobs, policy, limits):
         spec = job.spec
         if isinstance(outcome, FetchResult):
             try:
@@ -83,11 +86,14 @@ def ingest(
                 continue
             except FeedError as exc:
                 outcome = exc
-        log.warning("feed %r skipped: %s", spec.name, outcome)
-        result.errors.append(f"{spec.name}: {outcome}")
+        # One text for run-once's errors, the log and /v1/feeds: twelve feeds on one
+        # host must be told apart, so the feed's name leads (outcome may add the URL).
+        error = f"{spec.name}: {outcome}"
+        log.warning("feed skipped: %s", error)
+        result.errors.append(error)
         with sessions.begin() as session:
             state = session.get_one(Feed, ids[spec.key])
-            state.last_fetched_at, state.last_error = now, str(outcome)
+            state.last_fetched_at, state.last_error = now, error
             state.consecutive_failures += 1
             state.next_attempt_at = now + backoff(state.consecutive_failures)
     return result

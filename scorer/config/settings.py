@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from scorer.ingest.kinds import KINDS, FeedKind
 from scorer.ingest.sources import (
     DEFAULT_CATALOGUE,
     Catalogue,
     FeedSpec,
-    is_edgar,
     load_catalogue,
     parse_feed_list,
 )
@@ -377,11 +377,26 @@ class Settings:
     @property
     def feed_specs(self) -> tuple[FeedSpec, ...]:
         """The feeds to poll: ``FEEDS`` if set, else the catalogue's, expanded for the
-        watchlist (without EDGAR entries while ``EDGAR_USER_AGENT`` is unset)."""
+        watchlist (without entries of a kind whose contact is unset: EDGAR's while
+        ``EDGAR_USER_AGENT`` is)."""
         if self.feeds is not None:
             return self.feeds
         base = self.tickers or self.catalogue.watchlist
-        return self.catalogue.feeds(base, edgar=self.edgar_user_agent is not None)
+        return self.catalogue.feeds(base, skip=frozenset(self._uncontacted()))
+
+    def contact(self, kind: FeedKind) -> str | None:
+        """The User-Agent naming a contact that ``kind``'s servers ask for, if it has a
+        ``contact_setting`` and that setting is set."""
+        setting = kind.contact_setting
+        return None if setting is None else getattr(self, BY_NAME[setting].field)
+
+    def _uncontacted(self) -> dict[str, FeedKind]:
+        """Kinds that need a contact and have none configured, by name."""
+        return {
+            name: kind
+            for name, kind in KINDS.items()
+            if kind.contact_setting and self.contact(kind) is None
+        }
 
     @property
     def watchlist(self) -> frozenset[str]:
@@ -393,10 +408,10 @@ class Settings:
     def notes(self) -> list[str]:
         """What an operator should know at start (logged once by the service)."""
         notes = []
-        if self.feeds is None and self.edgar_user_agent is None:
-            skipped = [e.name for e in self.catalogue.entries if e.kind == "edgar"]
+        for name, kind in self._uncontacted().items() if self.feeds is None else ():
+            skipped = [e.name for e in self.catalogue.entries if e.kind == name]
             if skipped:
-                notes.append(f"EDGAR_USER_AGENT is unset: not polling {', '.join(skipped)}")
+                notes.append(f"{kind.contact_setting} is unset: not polling {', '.join(skipped)}")
         if not self.tickers:
             notes.append(f"TICKERS is unset: watching the catalogue's {len(self.watchlist)}")
         return notes
@@ -623,18 +638,20 @@ def _read(setting: Setting, env: Mapping[str, str]) -> Any:
 
 
 def _check_feeds(settings: Settings) -> None:
-    """The catalogue is readable, and EDGAR feeds someone configured have a contact."""
+    """The catalogue is readable, and feeds someone configured whose kind asks for a
+    contact (EDGAR) have one."""
     try:
         specs = settings.feed_specs
     except ValueError as exc:
         raise ConfigError(f"FEEDS_FILE: {exc}") from None
-    edgar = [spec.name for spec in specs if is_edgar(spec)]
-    if edgar and settings.edgar_user_agent is None:
-        source = "FEEDS" if settings.feeds is not None else "FEEDS_FILE"
-        raise ConfigError(
-            f"EDGAR_USER_AGENT is required: {source} polls sec.gov ({edgar[0]}), which "
-            "asks for a User-Agent naming a contact"
-        )
+    for spec in specs:
+        kind = spec.rules
+        if kind.contact_setting and settings.contact(kind) is None:
+            source = "FEEDS" if settings.feeds is not None else "FEEDS_FILE"
+            raise ConfigError(
+                f"{kind.contact_setting} is required: {source} polls {kind.where} "
+                f"({spec.name}), which asks for a User-Agent naming a contact"
+            )
 
 
 def _check_token(name: str, token: str | None, *, strict: bool) -> None:

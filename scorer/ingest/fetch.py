@@ -6,8 +6,8 @@ import queue
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -15,6 +15,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from scorer.ingest.kinds import KINDS, FeedKind
 from scorer.ingest.parse import FeedError
 from scorer.ingest.sources import FeedSpec, redact_url
 
@@ -129,11 +130,13 @@ class FetchPolicy:
     max_bytes: int = 5_000_000
     workers: int = 4  # feeds fetched at once
     per_host: int = 2  # ... of which from one host
-    edgar_user_agent: str | None = None  # sent to sec.gov, which asks for a contact
+    # Kind name -> the User-Agent naming a contact sent to its feeds (EDGAR's); see
+    # FeedKind.contact_setting and Settings.contact.
+    user_agents: Mapping[str, str] = field(default_factory=dict)
 
 
 class RateLimit:
-    """At most ``per_second`` starts per second across threads (EDGAR asks for <= 10/s)."""
+    """At most ``per_second`` starts per second across threads."""
 
     def __init__(self, per_second: float) -> None:
         self._gap = 1.0 / per_second
@@ -149,13 +152,23 @@ class RateLimit:
             time.sleep(at - now)
 
 
-# One per process: every EDGAR request of every cycle shares it.
-SEC_RATE = RateLimit(10)
+class RateLimits:
+    """One RateLimit per kind that has a ``rate_per_second`` (EDGAR: 10/s). A limit
+    holds only if every request to those servers shares it: whoever runs the fetches
+    keeps one for all its cycles (the service, per process)."""
 
+    def __init__(self, kinds: Mapping[str, FeedKind] = KINDS) -> None:
+        self._limits = {
+            name: RateLimit(kind.rate_per_second)
+            for name, kind in kinds.items()
+            if kind.rate_per_second
+        }
 
-def is_sec(host: str) -> bool:
-    """sec.gov and its subdomains (EDGAR)."""
-    return host == "sec.gov" or host.endswith(".sec.gov")
+    def wait(self, kind: FeedKind) -> None:
+        """Wait for ``kind``'s next slot (at once for a kind without a limit)."""
+        limit = self._limits.get(kind.name)
+        if limit is not None:
+            limit.wait()
 
 
 @dataclass(frozen=True)
@@ -171,16 +184,21 @@ Outcome = FetchResult | FeedError
 
 
 def fetch_all(
-    http: requests.Session, jobs: Sequence[FetchJob], policy: FetchPolicy
+    http: requests.Session,
+    jobs: Sequence[FetchJob],
+    policy: FetchPolicy,
+    limits: RateLimits | None = None,
 ) -> Iterator[tuple[FetchJob, Outcome]]:
     """Fetch every job, ``policy.workers`` at a time and at most ``policy.per_host`` per
-    host; yield each outcome on the calling thread as it arrives (so the caller writes
-    to the database there: sessions are not thread-safe).
+    host, each kind's requests within its rate (``limits``; without, fresh ones for
+    this call); yield each outcome on the calling thread as it arrives (so the caller
+    writes to the database there: sessions are not thread-safe).
 
     A fetch still running ``deadline + timeout`` seconds after it started (a server
     trickling its headers) is given up: it is reported as an error and not waited for,
     so one feed never holds the cycle. Its daemon thread ends with the connection.
     """
+    limits = limits or RateLimits()
     results: queue.Queue[tuple[int, Outcome]] = queue.Queue()
     waiting = deque(range(len(jobs)))
     running: dict[int, float] = {}  # job index -> when it started
@@ -197,7 +215,7 @@ def fetch_all(
             running[index] = time.monotonic()
             threading.Thread(
                 target=_fetch_one,
-                args=(http, jobs[index], policy, index, results),
+                args=(http, jobs[index], policy, limits, index, results),
                 name=f"fetch-{index}",
                 daemon=True,
             ).start()
@@ -224,14 +242,14 @@ def _fetch_one(
     http: requests.Session,
     job: FetchJob,
     policy: FetchPolicy,
+    limits: RateLimits,
     index: int,
     results: queue.Queue[tuple[int, Outcome]],
 ) -> None:
-    headers = {}
-    if is_sec(job.spec.host):
-        SEC_RATE.wait()
-        if policy.edgar_user_agent:
-            headers["User-Agent"] = policy.edgar_user_agent
+    kind = job.spec.rules
+    limits.wait(kind)
+    agent = policy.user_agents.get(kind.name)
+    headers = {"User-Agent": agent} if agent else {}
     outcome: Outcome
     try:
         outcome = fetch_feed(

@@ -22,8 +22,10 @@ class FeedItem:
     summary: str  # plain text, at most 4000 characters; "" if none
     url: str | None  # http(s) only
     published_at: datetime | None  # aware UTC
-    source: str  # the feed's title, else the feed URL's host
+    source: str  # the feed's name (FeedSpec.name): stable across fetches, unlike its title
     tags: tuple[Tag, ...]  # the watchlisted tickers it is about, most relevant first
+    # False for items that are always their own story (an EDGAR filing): see FeedKind.
+    copies_by_title: bool = True
 
     @property
     def tickers(self) -> frozenset[str]:
@@ -31,8 +33,9 @@ class FeedItem:
 
     @property
     def title_key(self) -> str | None:
-        """See title_key(): what syndicated copies of one story share."""
-        return title_key(self.title)
+        """See title_key(): what syndicated copies of one story share; None for an item
+        never taken for a copy (its feed's kind says each item is its own story)."""
+        return title_key(self.title) if self.copies_by_title else None
 
 
 def canonical_url(url: str) -> str:
@@ -78,6 +81,3 @@ def title_key(title: str) -> str | None:
     if len(words) < 5:
         return None
     return hashlib.sha256(" ".join(words).encode()).hexdigest()
-
-
-# EDGAR: "8-K - APPLE INC (0000320193) (Filer)"; "(Reporting)" rows name a person.

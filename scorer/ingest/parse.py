@@ -5,7 +5,6 @@ from __future__ import annotations
 import calendar
 import html
 import io
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -16,7 +15,7 @@ import feedparser
 
 from scorer.ingest.items import FeedItem, dedup_key
 from scorer.ingest.sources import FeedSpec
-from scorer.ingest.tickers import Tagger, parse_listing, tagger_for, tickers_in_list
+from scorer.ingest.tickers import Tagger, tagger_for
 
 _BLOCK_TAGS = frozenset({"br", "p", "div", "li", "tr", "td", "th", "h1", "h2", "h3"})
 _SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -32,26 +31,6 @@ class ParsedFeed:
 
     items: tuple[FeedItem, ...]
     warning: str | None = None
-
-
-_EDGAR_TITLE = re.compile(r"\((\d{10})\)\s*\((?:Filer|Subject|Issuer|Filed by)\)")
-
-
-def structured_tags(entry: Any, feed: Any) -> tuple[list[str], list[int]]:
-    """Tickers and CIKs an entry carries as data: Nasdaq's ``<nasdaq:tickers>``,
-    GlobeNewswire's ``<category domain=".../rss/stock">Nasdaq:ACME</category>``, an
-    EDGAR title's filer CIK, or an EDGAR company feed's ``<cik>``."""
-    tickers = tickers_in_list(entry.get("nasdaq_tickers") or "")
-    for tag in entry.get("tags") or []:
-        scheme = (tag.get("scheme") or "").lower()
-        if scheme.rstrip("/").endswith(("/stock", "/ticker", "/tickers")):
-            ticker = parse_listing(tag.get("term") or "")
-            if ticker:
-                tickers.append(ticker)
-    ciks = [int(cik) for cik in _EDGAR_TITLE.findall(entry.get("title") or "")]
-    if not ciks and str(feed.get("cik") or "").strip().isdigit():
-        ciks.append(int(feed["cik"]))
-    return tickers, ciks
 
 
 class _TextOf(HTMLParser):
@@ -125,8 +104,10 @@ def parse_feed(
         raise FeedError("not an RSS or Atom feed")
     warning = f"parsed despite a problem: {problem}" if problem else None
     feed = parsed.feed
-    source = _plain(feed.get("title"), feed.get("title_detail"), 200)
-    source = source or urlsplit(spec.url).hostname or spec.url
+    # The feed's own name, never its title: EDGAR's getcurrent title carries the fetch
+    # time, and a source that changes per fetch makes a company's next filing (same
+    # title, new accession number) look like another site's copy of the last one.
+    source, rules = spec.name, spec.rules
     items: dict[str, FeedItem] = {}
     for entry in parsed.entries:
         title = _plain(entry.get("title"), entry.get("title_detail"), 1000)
@@ -139,8 +120,8 @@ def parse_feed(
         published = _utc(entry.get("published_parsed") or entry.get("updated_parsed"))
         guid = entry.get("id")
         key = dedup_key(url=url, guid=guid, source=source, title=title, published=published)
-        tickers, ciks = structured_tags(entry, feed)
+        tickers, ciks = rules.structured(entry, feed)
         tags = tagger.tag(title, summary, feed_ticker=spec.ticker, structured=tickers, ciks=ciks)
-        item = FeedItem(key, title, summary, url, published, source, tags)
+        item = FeedItem(key, title, summary, url, published, source, tags, rules.copies_by_title)
         items.setdefault(key, item)
     return ParsedFeed(items=tuple(items.values()), warning=warning)

@@ -1,6 +1,7 @@
 """Which feeds to poll: the FEEDS setting's entries, or a catalogue file (the shipped
-``scorer/data/feeds.toml`` or ``FEEDS_FILE``). No fetching here (see
-``scorer.ingest.fetch``), so settings can be read without the HTTP and feed libraries."""
+``scorer/ingest/data/feeds.toml`` or ``FEEDS_FILE``). No fetching here (see
+``scorer.ingest.fetch``), so settings can be read without the HTTP and feed libraries.
+What a feed's kind implies lives in ``scorer.ingest.kinds``."""
 
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from scorer.ingest.kinds import KINDS, FeedKind, kind_of
 from scorer.ingest.tickers import TICKER_RE
-
-KINDS = ("market", "ticker", "wire", "edgar")
 
 
 @dataclass(frozen=True)
@@ -24,15 +24,22 @@ class FeedSpec:
 
     url: str
     ticker: str | None = None  # set for a per-ticker feed ("AAPL=https://...")
-    name: str = ""  # shown by /v1/feeds and in logs; default: host (and ticker)
-    kind: str = ""  # one of KINDS; default: "ticker" with a ticker, else "market"
+    # The feed's name in /v1/feeds, logs and errors, and its items' source: stable,
+    # unlike a feed's title (EDGAR's carries the fetch time). Default: host and path
+    # (and ticker), never the query, which may carry a key.
+    name: str = ""
+    kind: str = ""  # a key of KINDS; default: "ticker" with a ticker, else "market"
 
     def __post_init__(self) -> None:
         if not self.kind:
             object.__setattr__(self, "kind", "ticker" if self.ticker else "market")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
         if not self.name:
-            host = urlsplit(self.url).hostname or "feed"
-            object.__setattr__(self, "name", f"{host} {self.ticker}" if self.ticker else host)
+            parts = urlsplit(self.url)
+            host = parts.netloc.rpartition("@")[2].lower()  # as redact_url: no user:password@
+            where = (host + parts.path).rstrip("/") or "feed"
+            object.__setattr__(self, "name", f"{where} {self.ticker}" if self.ticker else where)
 
     @property
     def key(self) -> str:
@@ -44,6 +51,12 @@ class FeedSpec:
     @property
     def host(self) -> str:
         return (urlsplit(self.url).hostname or "").lower()
+
+    @property
+    def rules(self) -> FeedKind:
+        """The kind whose rules it follows: its host's (sec.gov is EDGAR however it was
+        declared), else its declared kind's."""
+        return kind_of(self.kind, self.host)
 
 
 def redact_url(url: str) -> str:
@@ -96,12 +109,14 @@ class Catalogue:
     entries: tuple[CatalogueEntry, ...]
     watchlist: frozenset[str]
 
-    def feeds(self, watchlist: Iterable[str], *, edgar: bool = True) -> tuple[FeedSpec, ...]:
-        """The feeds to poll: templates expanded for every watchlist ticker; EDGAR
-        entries only when ``edgar`` (a User-Agent naming a contact is configured)."""
+    def feeds(
+        self, watchlist: Iterable[str], *, skip: frozenset[str] = frozenset()
+    ) -> tuple[FeedSpec, ...]:
+        """The feeds to poll: templates expanded for every watchlist ticker; entries of
+        the kinds in ``skip`` left out (EDGAR's while no contact is configured)."""
         specs: dict[FeedSpec, None] = {}
         for entry in self.entries:
-            if entry.kind == "edgar" and not edgar:
+            if entry.kind in skip:
                 continue
             if not entry.per_ticker:
                 specs[FeedSpec(entry.url, entry.ticker, entry.name, entry.kind)] = None
@@ -112,6 +127,8 @@ class Catalogue:
         return tuple(specs)
 
 
+# Cached: a Catalogue is frozen dataclasses and tuples all the way down, so every
+# caller may share the one returned.
 @functools.lru_cache(maxsize=4)
 def load_catalogue(path: Path = DEFAULT_CATALOGUE) -> Catalogue:
     """Read a catalogue file (TOML); ValueError saying what is wrong."""
@@ -141,8 +158,3 @@ def load_catalogue(path: Path = DEFAULT_CATALOGUE) -> Catalogue:
     if bad:
         raise ValueError(f"{path.name}: malformed watchlist tickers {bad[:5]}")
     return Catalogue(tuple(entries), frozenset(watchlist))
-
-
-def is_edgar(spec: FeedSpec) -> bool:
-    """A feed on sec.gov, which requires a User-Agent naming a contact."""
-    return spec.kind == "edgar" or spec.host == "sec.gov" or spec.host.endswith(".sec.gov")

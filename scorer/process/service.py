@@ -27,7 +27,8 @@ from jobs.score import ScoreResult, score_pending
 from scorer import __version__
 from scorer.api import create_app
 from scorer.config.settings import Settings
-from scorer.ingest.fetch import FetchPolicy, make_http_session
+from scorer.ingest.fetch import FetchPolicy, RateLimits, make_http_session
+from scorer.ingest.kinds import KINDS
 from scorer.ingest.tickers import Tagger, tagger_for
 from scorer.market.calendar import NY
 from scorer.market.crons import CronReporter
@@ -105,8 +106,12 @@ class Service:
         self.policy = FetchPolicy(
             timeout=settings.fetch_timeout,
             deadline=settings.fetch_deadline,
-            edgar_user_agent=settings.edgar_user_agent,
+            user_agents={
+                name: agent for name, kind in KINDS.items() if (agent := settings.contact(kind))
+            },
         )
+        # Each kind's request rate (EDGAR's 10/s) holds across all of this process's cycles.
+        self.rate_limits = RateLimits()
         # Where warnings for the operator go: Sentry when configured (tests pass a fake).
         self.report = report or (lambda message: report_to_sentry(settings, message))
         self.capacity_refused: str | None = None  # why the database refused a write
@@ -247,6 +252,7 @@ class Service:
                 self.tagger,
                 now=when,
                 policy=self.policy,
+                limits=self.rate_limits,
             )
         classifier = self.loader.classifier
         if classifier is None:  # still loading: no check-in; Sentry's margin covers a boot

@@ -68,12 +68,18 @@ def store_items(
     syndicated copy: the same normalised title (``FeedItem.title_key``) from another
     source within ``SYNDICATION_WINDOW`` is one story, scored once; the copy's URL and
     source are recorded in ``article_copies``.
+
+    Items of one source (the same source name, or the same feed: ``feed_id``) are never
+    copies of each other: their links or guids differ, so they are different stories
+    (a company's second 8-K under its first one's title). Matching the feed too keeps
+    that true for stories stored before sources were named after their feed.
     """
     result = Stored()
     if not items:
         return result
     ids = _known(session, [item.dedup_key for item in items])
-    originals = _originals(session, [item for item in items if item.dedup_key not in ids], now)
+    unseen = [item for item in items if item.dedup_key not in ids]
+    originals = _originals(session, unseen, now, feed_id)
     rows: list[dict[str, Any]] = []
     copies: list[tuple[FeedItem, str]] = []  # (copy, dedup key of the story it copies)
     batch: dict[str, tuple[str, str]] = {}  # title key -> (dedup key, source) in this batch
@@ -151,19 +157,20 @@ def _known(session: Session, keys: Sequence[str]) -> dict[str, int]:
 
 
 def _originals(
-    session: Session, items: Sequence[FeedItem], now: datetime
+    session: Session, items: Sequence[FeedItem], now: datetime, feed_id: int | None
 ) -> dict[tuple[str, str], int]:
     """(title key, an item's source) -> id of the first stored story with that title
-    from another source, published within the window of the item."""
+    from another source (another name and another feed), published within the window
+    of the item."""
     wanted = {item.title_key for item in items if item.title_key}
     if not wanted:
         return {}
     stored: dict[str, list[tuple[str, datetime, int]]] = {}
-    for title, source, when, article_id in session.execute(
-        select(Article.title_key, Article.source, Article.published_at, Article.id)
-        .where(Article.title_key.in_(wanted))
-        .order_by(Article.id)
-    ):
+    query = select(Article.title_key, Article.source, Article.published_at, Article.id)
+    query = query.where(Article.title_key.in_(wanted)).order_by(Article.id)
+    if feed_id is not None:  # NULL: stored by no feed (tests, the demo), so another source
+        query = query.where(or_(Article.feed_id.is_(None), Article.feed_id != feed_id))
+    for title, source, when, article_id in session.execute(query):
         stored.setdefault(title or "", []).append((source, when, article_id))
     found: dict[tuple[str, str], int] = {}
     for item in items:

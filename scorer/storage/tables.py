@@ -111,7 +111,7 @@ class Article(Base):
     # The feed's claim, clamped to seen_at: a missing or future date becomes the time we saw it.
     published_at: Mapped[datetime] = mapped_column(UTCDateTime())
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    # sha256 of the normalised title (scorer.ingest.fetch.title_key): syndicated copies share it.
+    # sha256 of the normalised title (scorer.ingest.items.title_key): syndicated copies share it.
     title_key: Mapped[str | None] = mapped_column(String(64), index=True)
     # The feed that brought it first (for feed health). No foreign key: adding one on
     # SQLite means rebuilding articles, which cascades deletes (see migration 0003).

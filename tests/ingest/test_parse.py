@@ -93,7 +93,7 @@ def test_it_keeps_distinct_stories_that_share_a_yahoo_guid() -> None:
     assert len(ibd) == 7
     first = feed.items[0]
     assert first.title == "AARP issues urgent call on Medicare drug costs"
-    assert first.source == "Yahoo Finance" and first.summary == ""
+    assert first.source == "example.com/feeds/news.rss" and first.summary == ""
     assert first.published_at == datetime(2026, 8, 12, 22, 17, tzinfo=UTC)
 
 
@@ -141,7 +141,7 @@ def test_it_tags_every_item_of_a_per_ticker_feed_with_its_ticker() -> None:
     ]
     first = feed.items[0]
     assert first.title == "Wall Street Week Ahead"
-    assert first.source == "AAPL - News and Analysis from Seeking Alpha"
+    assert first.source == "seekingalpha.com/api/sa/combined/AAPL.xml AAPL"
     assert first.published_at == datetime(2026, 3, 8, 11, 23, 46, tzinfo=UTC)  # -0400
     assert (
         first.url
@@ -156,17 +156,28 @@ def test_it_tags_every_item_of_a_per_ticker_feed_with_its_ticker() -> None:
     )
 
 
+EDGAR = FeedSpec(
+    "https://www.sec.gov/cgi-bin/browse-edgar?action=getcurrent&output=atom",
+    name="SEC EDGAR current filings",
+    kind="edgar",
+)
+
+
 def test_it_reads_the_edgar_atom_feed() -> None:
     # ISO-8859-1 Atom with <updated> only; each filing appears twice (Issuer and Reporting
     # rows) under one id but two links, so both rows stay.
-    feed = parse_fixture("sec_edgar_getcurrent_latest_filings_2025-12-12.xml")
+    feed = parse_fixture("sec_edgar_getcurrent_latest_filings_2025-12-12.xml", EDGAR)
     assert len(feed.items) == 100 and feed.warning is None
     first, second = feed.items[:2]
     assert first.title == "4 - Perez Daniel Antonio (0002063236) (Reporting)"
     assert second.title == "4 - Hinge Health, Inc. (0001673743) (Issuer)"
     assert first.summary == "Filed: 2025-12-12 AccNo: 0002063236-25-000004 Size: 10 KB"
     assert first.published_at == datetime(2025, 12, 12, 23, 2, 43, tzinfo=UTC)
-    assert first.source == "Latest Filings - Fri, 12 Dec 2025 18:03:44 EST"
+    # The feed's name, not its title "Latest Filings - Fri, 12 Dec 2025 18:03:44 EST":
+    # that changes with every fetch.
+    assert first.source == "SEC EDGAR current filings"
+    # A filing is never another's syndicated copy: it has its own accession number.
+    assert {item.title_key for item in feed.items} == {None}
 
 
 def test_it_reads_the_cnbc_feed() -> None:
@@ -176,7 +187,7 @@ def test_it_reads_the_cnbc_feed() -> None:
     assert first.title == "Uber partners with China's Pony.ai for 2,000 robotaxis in Europe"
     assert first.summary.startswith("The rollout comes as robotaxi fleet sizes")
     assert first.published_at == datetime(2026, 8, 14, 1, 2, 39, tzinfo=UTC)
-    assert first.source == "Finance"
+    assert first.source == SPEC.name == "example.com/feeds/news.rss"
 
 
 def test_it_refuses_a_sitemap() -> None:
@@ -243,13 +254,17 @@ def test_it_decodes_by_the_http_charset_and_resolves_relative_links() -> None:
     ]
 
 
-def test_it_names_an_untitled_feed_after_its_host() -> None:
-    feed = parse_feed(
-        rss("<title>x</title>", channel_title=""),
-        spec=FeedSpec("https://News.Example.com/rss?key=SECRET"),
-        watchlist=WATCHLIST,
-    )
-    assert feed.items[0].source == "news.example.com"
+def test_an_items_source_is_its_feeds_name_whatever_the_feeds_title() -> None:
+    for title in ("", "Wire at 18:03:44", "Wire at 18:13:44"):
+        feed = parse_feed(
+            rss("<title>x</title>", channel_title=title),
+            spec=FeedSpec("https://bob:hunter2@News.Example.com/rss/?key=SECRET"),
+            watchlist=WATCHLIST,
+        )
+        assert feed.items[0].source == "news.example.com/rss"  # no password, no query
+    named = FeedSpec("https://news.example.com/rss", name="Example wire")
+    feed = parse_feed(rss("<title>x</title>"), spec=named, watchlist=WATCHLIST)
+    assert feed.items[0].source == "Example wire"
 
 
 def test_it_never_reads_content_as_a_local_file_name(tmp_path: Path) -> None:
@@ -422,8 +437,10 @@ def test_it_refuses_an_oversized_body(
 # --- structured tags ------------------------------------------------------------------------
 
 
-def _tagged(name: str, watchlist: frozenset[str]) -> dict[str, list[tuple[str, str]]]:
-    feed = parse_feed((FEEDS / name).read_bytes(), spec=SPEC, watchlist=watchlist)
+def _tagged(
+    name: str, watchlist: frozenset[str], spec: FeedSpec = SPEC
+) -> dict[str, list[tuple[str, str]]]:
+    feed = parse_feed((FEEDS / name).read_bytes(), spec=spec, watchlist=watchlist)
     return {item.title: [(t.ticker, t.tagged_by) for t in item.tags] for item in feed.items}
 
 
@@ -448,12 +465,25 @@ def test_it_reads_globenewswires_stock_categories() -> None:
 
 def test_it_maps_an_edgar_filers_cik_to_its_ticker() -> None:
     found = _tagged(
-        "sec_edgar_getcurrent_latest_filings_2025-12-12.xml", frozenset({"WMT", "CVNA"})
+        "sec_edgar_getcurrent_latest_filings_2025-12-12.xml", frozenset({"WMT", "CVNA"}), EDGAR
     )
     assert found["4 - Walmart Inc. (0000104169) (Issuer)"] == [("WMT", "structured")]
     assert found["4 - CARVANA CO. (0001690820) (Issuer)"] == [("CVNA", "structured")]
     # A reporting owner is a person: the Walton trust's row is not Walmart's news.
     assert found["4 - Walton Family Holdings Trust (0001678632) (Reporting)"] == []
+
+
+def test_edgar_rules_follow_the_host_and_only_edgar_reads_ciks() -> None:
+    fixture = "sec_edgar_getcurrent_latest_filings_2025-12-12.xml"
+    walmart, watch = "4 - Walmart Inc. (0000104169) (Issuer)", frozenset({"WMT"})
+    # A sec.gov URL in FEEDS is EDGAR without saying so ...
+    on_sec = FeedSpec("https://www.sec.gov/cgi-bin/browse-edgar?action=getcurrent")
+    assert on_sec.kind == "market" and on_sec.rules.name == "edgar"
+    assert _tagged(fixture, watch, on_sec)[walmart] == [("WMT", "structured")]
+    # ... and a CIK in another kind of feed's title is no structured tag (the name
+    # "Walmart" in the headline still is a tag).
+    assert SPEC.rules.name == "market"
+    assert _tagged(fixture, watch, SPEC)[walmart] == [("WMT", "name")]
 
 
 def test_it_reads_the_ticker_from_prnewswire_text() -> None:

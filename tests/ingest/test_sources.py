@@ -1,10 +1,12 @@
-"""scorer.ingest.sources: the FEEDS setting's entries."""
+"""scorer.ingest.sources: the FEEDS setting's entries, catalogues, feed names."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from scorer.ingest.sources import FeedSpec, parse_feed_list
+from scorer.ingest.sources import FeedSpec, load_catalogue, parse_feed_list
 
 # --- parse_feed_list -----------------------------------------------------------------------
 
@@ -56,3 +58,31 @@ def test_it_keeps_query_secrets_out_of_setting_errors() -> None:
         parse_feed_list("aapl=ftp://bob:hunter2@a.example.com/rss?apikey=SECRET")
     assert "'AAPL=ftp://a.example.com/rss'" in str(error.value)
     assert "SECRET" not in str(error.value) and "hunter2" not in str(error.value)
+
+
+# --- names -----------------------------------------------------------------------------------
+
+
+def test_a_feeds_default_name_is_its_host_and_path_without_query_or_password() -> None:
+    assert FeedSpec("https://Feeds.Example.com/rss/news.xml?key=SECRET").name == (
+        "feeds.example.com/rss/news.xml"
+    )
+    assert FeedSpec("https://bob:hunter2@a.example.com:8443/").name == "a.example.com:8443"
+    per_ticker = FeedSpec("https://a.example.com/symbol.xml?s=AAPL", ticker="AAPL")
+    assert per_ticker.name == "a.example.com/symbol.xml AAPL"
+    assert FeedSpec("https://a.example.com/rss", name="A wire").name == "A wire"
+
+
+def test_a_catalogue_feed_is_named_by_its_entry(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.toml"
+    path.write_text(
+        '[[feed]]\nname = "Edgar"\nurl = "https://www.sec.gov/x?output=atom"\nkind = "edgar"\n'
+        '[[feed]]\nname = "Quotes"\nurl = "https://q.example.com/{ticker}.xml"\nkind = "ticker"\n'
+    )
+    catalogue = load_catalogue(path)
+    assert [s.name for s in catalogue.feeds({"MSFT", "AAPL"})] == [
+        "Edgar",
+        "Quotes AAPL",
+        "Quotes MSFT",
+    ]
+    assert [s.name for s in catalogue.feeds({"AAPL"}, skip=frozenset({"edgar"}))] == ["Quotes AAPL"]

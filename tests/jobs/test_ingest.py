@@ -4,6 +4,7 @@ health, parse warnings and run-once's exit status."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -17,7 +18,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from webtest import TestApp
 
 from jobs.ingest import backoff, ingest
-from scorer.ingest.fetch import FetchPolicy, RateLimit, make_http_session
+from scorer.ingest.fetch import (
+    FetchJob,
+    FetchPolicy,
+    RateLimit,
+    RateLimits,
+    fetch_all,
+    make_http_session,
+)
 from scorer.ingest.sources import FeedSpec
 from scorer.ingest.tickers import Tagger, default_directory
 from scorer.storage.tables import Article, ArticleCopy, ArticleTicker, Feed
@@ -38,6 +46,7 @@ WATCH = Tagger(
     frozenset({"AAPL", "MSFT", "TSLA", "NVDA", "XOM", "JAX", "TGT"}), default_directory()
 )
 FAST = FetchPolicy(timeout=1.0, deadline=2.0)
+RSS = {"Content-Type": "application/rss+xml"}
 
 
 @pytest.fixture
@@ -89,6 +98,7 @@ def test_a_failing_feed_backs_off_exponentially_with_a_cap(
     first = ingest(sessions, http, [spec], WATCH, now=NOW, policy=FAST)
     state = _feed(sessions, spec)
     assert first.errors == [f"Down wire: HTTP 500 from {spec.url}"]
+    assert _feed(sessions, spec).last_error == first.errors[0]
     assert state.consecutive_failures == 1 and state.next_attempt_at == NOW + timedelta(minutes=1)
 
     hits = len(feed_server.seen)
@@ -151,7 +161,7 @@ def test_a_cycle_over_50_feeds_with_misbehaving_servers_ends_in_time(
     assert result.feeds == 50 and result.fetched == 43  # 42 good ones and the 304 route's first
     errors = "\n".join(result.errors)
     for expected in (
-        "127.0.0.1: timed out fetching",  # hang (read timeout)
+        f"127.0.0.1:{feed_server.server_port}/hang.xml: timed out fetching",  # read timeout
         "no complete answer within 2 s",  # trickle (overall deadline)
         "body over 5000000 bytes",
         "HTTP 500",
@@ -163,8 +173,6 @@ def test_a_cycle_over_50_feeds_with_misbehaving_servers_ends_in_time(
 
 
 def test_fetching_keeps_to_the_bounds(feed_server: StubServer, http: requests.Session) -> None:
-    from scorer.ingest.fetch import FetchJob, fetch_all
-
     active, peak = [0], [0]
 
     def counted(handler) -> None:  # type: ignore[no-untyped-def]
@@ -190,6 +198,64 @@ def test_the_edgar_rate_limit_spaces_requests() -> None:
     assert time.monotonic() - started >= 0.45  # 6 starts at 10/s span 0.5 s
 
 
+def _timed(feed_server: StubServer, path: str) -> list[float]:
+    """Serve an empty feed at ``path``; return the list its request times go to."""
+    times: list[float] = []
+
+    def route(handler) -> None:  # type: ignore[no-untyped-def]
+        times.append(time.monotonic())
+        reply(b"<rss version='2.0'><channel><title>t</title></channel></rss>")(handler)
+
+    feed_server.routes[path] = route
+    return times
+
+
+def test_the_rate_limits_are_their_owners_and_span_its_cycles(
+    feed_server: StubServer, http: requests.Session
+) -> None:
+    times = _timed(feed_server, "/edgar.xml")
+    edgar = [
+        FetchJob(FeedSpec(feed_server.url(f"/edgar.xml?n={i}"), kind="edgar")) for i in range(3)
+    ]
+    policy = FetchPolicy(timeout=2, deadline=5, per_host=3, workers=3)
+
+    owned = RateLimits()  # what the service keeps for its whole life
+    for _ in range(2):  # two cycles
+        assert len(list(fetch_all(http, edgar, policy, owned))) == 3
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert min(gaps) >= 0.08  # 10/s within a cycle and across the two
+
+
+def test_rate_limits_are_per_owner_and_per_kind() -> None:
+    from scorer.ingest.kinds import EDGAR, KINDS
+
+    mine, theirs = RateLimits(), RateLimits()
+    mine.wait(EDGAR)
+    started = time.monotonic()
+    theirs.wait(EDGAR)  # another owner's first EDGAR request: no wait
+    mine.wait(KINDS["wire"])  # a kind without a rate: no wait
+    assert time.monotonic() - started < 0.09
+    mine.wait(EDGAR)  # my second EDGAR request waits for its slot
+    assert time.monotonic() - started >= 0.09
+
+
+def test_only_a_kind_that_asks_for_a_contact_gets_it_as_user_agent(
+    feed_server: StubServer, http: requests.Session
+) -> None:
+    _timed(feed_server, "/edgar.xml")
+    _timed(feed_server, "/wire.xml")
+    jobs = [
+        FetchJob(FeedSpec(feed_server.url("/edgar.xml"), kind="edgar")),
+        FetchJob(FeedSpec(feed_server.url("/wire.xml"), kind="wire")),
+    ]
+    policy = FetchPolicy(timeout=2, deadline=5, user_agents={"edgar": "Acme ops@acme.example"})
+
+    list(fetch_all(http, jobs, policy))
+
+    agents = {path: headers["User-Agent"] for path, headers in feed_server.seen}
+    assert agents == {"/edgar.xml": "Acme ops@acme.example", "/wire.xml": "reasonator-tests/1.0"}
+
+
 def test_one_story_on_three_wires_is_stored_once_with_every_ticker(
     sessions: sessionmaker[Session], http: requests.Session, feed_server: StubServer
 ) -> None:
@@ -202,7 +268,7 @@ def test_one_story_on_three_wires_is_stored_once_with_every_ticker(
             "<pubDate>Tue, 24 Nov 2026 13:30:00 -0500</pubDate></item></channel></rss>"
         )
         feed_server.routes[f"/{path}.xml"] = reply(body.encode())
-        return FeedSpec(feed_server.url(f"/{path}.xml"))
+        return FeedSpec(feed_server.url(f"/{path}.xml"), name=name)
 
     specs = [
         wire("Wire One", "one", "Jaxon Logistics Inc. (NYSE: JAX) announced"),
@@ -243,6 +309,35 @@ def test_the_same_title_from_one_source_or_days_apart_is_another_story(
     result = ingest(sessions, http, specs, WATCH, now=NOW, policy=FAST)
 
     assert (result.new, result.copies) == (3, 0)
+
+
+def test_errors_of_twelve_feeds_on_one_host_say_which_feed_failed(
+    sessions: sessionmaker[Session],
+    http: requests.Session,
+    feed_server: StubServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = reply(b"<rss version='2.0'><channel><title>cut off", headers=RSS)
+    specs = []
+    for i in range(12):
+        feed_server.routes[f"/f{i}.xml"] = broken
+        name = "Wire seven" if i == 7 else ""  # as a catalogue entry would be named
+        specs.append(FeedSpec(feed_server.url(f"/f{i}.xml?token=SECRET"), name=name))
+    policy = FetchPolicy(timeout=1.0, deadline=2.0, workers=4, per_host=4)
+
+    with caplog.at_level(logging.WARNING, logger="jobs.ingest"):
+        result = ingest(sessions, http, specs, WATCH, now=NOW, policy=policy)
+
+    port = feed_server.server_port
+    named = sorted(error.split(": not a well-formed feed")[0] for error in result.errors)
+    assert named == sorted(
+        ["Wire seven"] + [f"127.0.0.1:{port}/f{i}.xml" for i in range(12) if i != 7]
+    )
+    logged = [r.getMessage() for r in caplog.records if "not a well-formed" in r.getMessage()]
+    assert sorted(logged) == sorted(f"feed skipped: {error}" for error in result.errors)
+    stored = {_feed(sessions, spec).last_error for spec in specs}
+    assert stored == set(result.errors)
+    assert "SECRET" not in "".join(result.errors + logged)
 
 
 def test_a_parse_warning_names_the_feed(
@@ -286,7 +381,8 @@ def test_the_feeds_endpoint_lists_health_without_query_strings(
     assert first["items_seen"] == 4 and first["items_stored_24h"] == 3  # JAX, XOM, TGT
     assert first["consecutive_failures"] == 0 and first["last_success_at"] is not None
     assert second["name"] == "Gone wire" and second["kind"] == "wire"
-    assert second["consecutive_failures"] == 1 and "HTTP 500" in second["last_error"]
+    assert second["consecutive_failures"] == 1
+    assert second["last_error"] == f"Gone wire: HTTP 500 from {gone.url}"
     assert second["next_attempt_at"] is not None and second["ticker"] is None
 
 
@@ -316,4 +412,5 @@ def test_run_once_fails_only_when_no_feed_answered(
 
     assert main(["run-once"]) == status
     out = json.loads(capsys.readouterr().out)
-    assert len(out["ingest"]["errors"]) == 1 and "HTTP 500" in out["ingest"]["errors"][0]
+    (error,) = out["ingest"]["errors"]
+    assert error == f"127.0.0.1:{feed_server.server_port}/500.xml: HTTP 500 from {feeds[0]}"
