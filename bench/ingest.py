@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from jobs.ingest import ingest  # noqa: E402
 from scorer.ingest.fetch import FetchPolicy, make_http_session  # noqa: E402
 from scorer.ingest.sources import DEFAULT_CATALOGUE, FeedSpec, load_catalogue  # noqa: E402
-from scorer.ingest.tickers import tagger_for  # noqa: E402
+from scorer.ingest.tagging import tagger_for  # noqa: E402
 from scorer.storage.db import make_engine, make_session_factory, migrate  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "feeds"

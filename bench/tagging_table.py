@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from scorer.ingest.parse import FeedError, parse_feed  # noqa: E402
 from scorer.ingest.sources import DEFAULT_CATALOGUE, FeedSpec, load_catalogue  # noqa: E402
-from scorer.ingest.tickers import REASONS, Tagger, default_directory, parse_tickers  # noqa: E402
+from scorer.ingest.tagging import Tagger  # noqa: E402
+from scorer.ingest.tickers import REASONS, default_directory, parse_tickers  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "feeds"
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scorer.ingest.fetch import FetchJob, FetchPolicy, FetchResult, RateLimits, fetch_all
 from scorer.ingest.parse import FeedError, parse_feed
 from scorer.ingest.sources import FeedSpec
-from scorer.ingest.tickers import Tagger
+from scorer.ingest.tagging import Tagger
 from scorer.storage.store import store_items
 from scorer.storage.tables import Feed
 

@@ -13,12 +13,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scorer.ingest.tickers import Tagger, tagger_for
+from scorer.ingest.tagging import Tagger, tagger_for
 from scorer.scoring.cache import SentenceCache
 from scorer.scoring.model import Classifier
 from scorer.scoring.sentiment import METHOD, Mentions, highlights_json, score_articles
 from scorer.storage.store import finish_jobs, pending_pairs, store_scores
-from scorer.storage.tables import Article
+from scorer.storage.tables import Article, ArticleTicker
 
 
 @dataclass
@@ -68,7 +68,7 @@ def score_pending(
                     score_articles(
                         classifier,
                         [(articles[i].title, articles[i].summary) for i in ids],
-                        _mentions(tagger, {ticker for _, ticker in pairs}),
+                        _mentions(session, tagger, ids),
                         cache,
                     ),
                     strict=True,
@@ -104,8 +104,22 @@ def score_pending(
             result.batches += 1
 
 
-def _mentions(tagger: Tagger | None, tickers: set[str]) -> Mentions:
-    """The tickers a text names, as (ticker, start, end): from ``tagger``, else from a
-    tagger over the batch's own tickers (a pair's ticker may have left the watchlist)."""
-    found = tagger or tagger_for(frozenset(tickers))
-    return lambda text: [(m.ticker, m.start, m.end) for m in found.mentions(text)]
+def _mentions(session: Session, tagger: Tagger | None, ids: list[int]) -> list[Mentions]:
+    """Per article, the tickers a text names, as (ticker, start, end), from ``tagger``,
+    else from a tagger over the batch's tags (a tag's ticker may have left the
+    watchlist). The article's tags confirm their own ambiguous names ("Target" in a
+    TGT feed's headline), as they did when the item was tagged."""
+    tags: dict[int, set[str]] = {i: set() for i in ids}
+    rows = session.execute(
+        select(ArticleTicker.article_id, ArticleTicker.ticker).where(
+            ArticleTicker.article_id.in_(ids)
+        )
+    )
+    for article_id, ticker in rows:
+        tags[article_id].add(ticker)
+    found = tagger or tagger_for(frozenset().union(*tags.values()))
+
+    def finder(confirmed: frozenset[str]) -> Mentions:
+        return lambda text: [(m.ticker, m.start, m.end) for m in found.mentions(text, confirmed)]
+
+    return [finder(frozenset(tags[i])) for i in ids]

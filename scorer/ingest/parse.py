@@ -15,7 +15,7 @@ import feedparser
 
 from scorer.ingest.items import FeedItem, dedup_key
 from scorer.ingest.sources import FeedSpec
-from scorer.ingest.tickers import Tagger, tagger_for
+from scorer.ingest.tagging import Tagger, tagger_for
 
 _BLOCK_TAGS = frozenset({"br", "p", "div", "li", "tr", "td", "th", "h1", "h2", "h3"})
 _SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"

@@ -29,7 +29,7 @@ from scorer.api import create_app
 from scorer.config.settings import Settings
 from scorer.ingest.fetch import FetchPolicy, RateLimits, make_http_session
 from scorer.ingest.kinds import KINDS
-from scorer.ingest.tickers import Tagger, tagger_for
+from scorer.ingest.tagging import Tagger, tagger_for
 from scorer.market.calendar import NY
 from scorer.market.crons import CronReporter
 from scorer.market.lock import SchedulerLock, make_lock

@@ -89,19 +89,21 @@ class ArticleScores:
         return self.tickers.get(ticker, self.article)
 
 
-# Which tickers a text names: (text) -> [(ticker, start, end)], offsets into the text.
+# Which tickers one article's text names: (text) -> [(ticker, start, end)], offsets
+# into the text. One per article: what counts as a mention can depend on the article
+# (an ambiguous name is confirmed by the article's other evidence).
 Mentions = Callable[[str], Sequence[tuple[str, int, int]]]
 
 
 def score_articles(
     classifier: Classifier,
     articles: Sequence[tuple[str, str]],
-    mentions: Mentions | None = None,
+    mentions: Sequence[Mentions] | None = None,
     cache: SentenceCache | None = None,
 ) -> list[ArticleScores]:
     """Score (title, summary) pairs in one batched model pass over all their segments
-    (less those the ``cache`` holds); with ``mentions``, each named ticker gets the
-    score of its own segments and its highlights."""
+    (less those the ``cache`` holds); with ``mentions`` (one per article), each named
+    ticker gets the score of its own segments and its highlights."""
     per_article = [article_segments(title, summary) or [_EMPTY] for title, summary in articles]
     flat = [s.text for segments in per_article for s in segments]
     if not flat:
@@ -112,10 +114,11 @@ def score_articles(
     index = [classifier.labels.index(k) for k in LABELS]
     probs = probs[:, index]  # columns in LABELS order, whatever the model's id2label
     out, start = [], 0
-    for (title, summary), segments in zip(articles, per_article, strict=True):
+    finders = [None] * len(articles) if mentions is None else mentions
+    for (title, summary), segments, finder in zip(articles, per_article, finders, strict=True):
         mine = probs[start : start + len(segments)]
         start += len(segments)
-        out.append(_scores(segments, mine, title, summary, mentions))
+        out.append(_scores(segments, mine, title, summary, finder))
     return out
 
 

@@ -27,7 +27,8 @@ from scorer.ingest.fetch import (
     make_http_session,
 )
 from scorer.ingest.sources import FeedSpec
-from scorer.ingest.tickers import Tagger, default_directory
+from scorer.ingest.tagging import Tagger
+from scorer.ingest.tickers import default_directory
 from scorer.storage.tables import Article, ArticleCopy, ArticleTicker, Feed
 from tests.conftest import TOKEN
 from tests.helpers.feed_server import (

@@ -17,7 +17,8 @@ from jobs.ingest import ingest
 from jobs.score import score_pending
 from scorer.ingest.fetch import FetchPolicy, make_http_session
 from scorer.ingest.sources import FeedSpec, load_catalogue
-from scorer.ingest.tickers import Tagger, default_directory
+from scorer.ingest.tagging import Tagger
+from scorer.ingest.tickers import default_directory
 from scorer.scoring.model.transformers_runtime import TransformersClassifier
 from scorer.storage.tables import Article, ArticleCopy, ArticleTicker, ScoreEvent
 from tests.helpers.feed_server import FIXTURES, StubServer, reply

@@ -62,7 +62,7 @@ def test_each_named_ticker_is_scored_on_its_own_clause() -> None:
     (scores,) = score_articles(
         _Fixed(),
         [("Tesla shares went down, while Ford went up", "")],
-        mentions,  # type: ignore[arg-type]
+        [mentions],  # type: ignore[list-item]
     )
     tesla, ford = scores.for_ticker("TSLA"), scores.for_ticker("F")
     assert (tesla.label, tesla.scope) == ("negative", SCOPE_TICKER)
@@ -72,7 +72,7 @@ def test_each_named_ticker_is_scored_on_its_own_clause() -> None:
 
 def test_a_ticker_the_text_never_names_gets_the_article_score_marked_so() -> None:
     model = _Fixed()
-    (scores,) = score_articles(model, [("Stocks went up", "")], _names())  # type: ignore[arg-type]
+    (scores,) = score_articles(model, [("Stocks went up", "")], [_names()])  # type: ignore[list-item]
     feed_only = scores.for_ticker("AAPL")
     assert feed_only.scope == SCOPE_ARTICLE and feed_only == scores.article
 
@@ -82,7 +82,7 @@ def test_segments_of_every_article_go_to_the_model_in_one_pass() -> None:
     score_articles(
         model,
         [("A went up, while B went down", "C went down."), ("D went up", "")],
-        _names(("A", "A")),  # type: ignore[arg-type]
+        [_names(("A", "A")), _names()],  # type: ignore[list-item]
     )
     assert model.calls == [["A went up", "B went down", "C went down.", "D went up"]]
 
@@ -91,7 +91,7 @@ def test_highlights_are_the_strongest_segments_with_where_they_are() -> None:
     mentions = _names(("Ford", "F"))
     title = "Ford went up"
     summary = "Ford sales went up. Ford costs went down. Ford said little. Ford went down."
-    (scores,) = score_articles(_Fixed(), [(title, summary)], mentions)  # type: ignore[arg-type]
+    (scores,) = score_articles(_Fixed(), [(title, summary)], [mentions])  # type: ignore[list-item]
     shown = highlights_json(scores.for_ticker("F"))
     assert len(shown) == 3
     assert [h["text"] for h in shown] == [
