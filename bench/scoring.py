@@ -4,6 +4,11 @@ Usage::
 
     python bench/scoring.py [--texts 1000] [--baseline-texts 300]
                             [--reference-model ../shared/models/finsent-minilm]
+                            [--before REVISION]
+
+``--before`` also runs the service path of an earlier commit's code (unpacked with
+``git archive`` under var/bench/) on the same artifact and texts, alternating with
+today's, and prints the two throughputs side by side: a change's cost in one run.
 
 In one run, each measurement in a fresh process (so peak RSS is its own):
 
@@ -284,10 +289,12 @@ def answer_child(children: dict[str, Callable[..., object]], argv: list[str]) ->
     return 0
 
 
-def run_child(name: str, *args: object, script: str = __file__) -> dict[str, object]:
-    """One measurement in a fresh interpreter (``script --child name args``), with the
-    environment the Procfile sets."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
+def run_child(
+    name: str, *args: object, script: str = __file__, root: Path = ROOT
+) -> dict[str, object]:
+    """One measurement in a fresh interpreter (``script --child name args``) on the code
+    at ``root``, with the environment the Procfile sets."""
+    env = {**os.environ, "PYTHONPATH": str(root), "TOKENIZERS_PARALLELISM": "false"}
     out = subprocess.run(
         [sys.executable, script, "--child", name, *map(str, args)],
         env=env,
@@ -303,6 +310,24 @@ def run_child(name: str, *args: object, script: str = __file__) -> dict[str, obj
 # -- set-up and cold start -------------------------------------------------------------
 
 
+def checkout(revision: str) -> Path:
+    """The tree of ``revision`` (a commit of this repository), unpacked once under
+    var/bench/, to run its own service path beside today's."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", revision], cwd=ROOT, capture_output=True, text=True
+    )
+    if commit.returncode != 0:
+        raise SystemExit(f"bench/scoring.py: --before {revision!r} is not a commit here")
+    out = WORK / f"tree-{commit.stdout.strip()}"
+    if not (out / "bench" / "scoring.py").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", commit.stdout.strip()], cwd=ROOT, capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
+    return out
+
+
 def finbert_sized(reference: Path) -> Path:
     """BERT-base config, random weights (seeded), FinBERT's labels, the reference tokenizer."""
     path = WORK / "finbert-sized"
@@ -310,7 +335,9 @@ def finbert_sized(reference: Path) -> Path:
         return path
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # our lines say what runs
     torch.manual_seed(0)
     config = BertConfig(
         num_labels=3, id2label=FINBERT_LABELS, label2id={v: k for k, v in FINBERT_LABELS.items()}
@@ -395,6 +422,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--reference-model", type=Path, default=DEFAULT_REFERENCE)
+    parser.add_argument(
+        "--before",
+        metavar="REVISION",
+        help="also run the service path of this commit's code, alternating, for a before/after",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -415,10 +447,17 @@ def main() -> int:
         f"{tokens['mean_tokens_per_sentence']:.1f} tokens as scored"
     )
 
-    base, serv, cached, prev = [], [], [], []
-    for _ in range(args.rounds):
+    old = checkout(args.before) if args.before else None
+    base, serv, cached, prev, before = [], [], [], [], []
+    for n in range(args.rounds):
+        print(f"  round {n + 1} of {args.rounds}...", flush=True)
         base.append(run_child("baseline", model, args.baseline_texts, args.threads))
         serv.append(run_child("service", artifact, args.texts, args.threads, 0))
+        if old is not None:
+            script = str(old / "bench" / "scoring.py")
+            before.append(
+                run_child("service", artifact, args.texts, args.threads, 0, script=script, root=old)
+            )
         cached.append(run_child("service", artifact, args.texts, args.threads, 1))
         prev.append(run_child("service", previous, args.texts, args.threads, 0))
     colds = [cold_start(artifact, model) for _ in range(args.rounds)]
@@ -447,6 +486,16 @@ def main() -> int:
         "sentences from the cache: these generated texts repeat far more than real feeds "
         "(bench/sentence_cache.py), so it is shown, not counted"
     )
+    if before:
+        was_tps = med(before, "texts_per_s")
+        print(
+            f"before/after ({args.before} vs this tree, same artifact, no cache, alternating): "
+            + ", ".join(
+                f"{float(b['texts_per_s']):.1f} vs {float(s['texts_per_s']):.1f}"  # type: ignore[arg-type]
+                for b, s in zip(before, serv, strict=True)
+            )
+            + f" texts/s; medians {was_tps:.1f} vs {s_tps:.1f} = {s_tps / was_tps:.2f}x"
+        )
     bind = statistics.median(c["bind_s"] for c in colds)
     ready = statistics.median(c["health_200_s"] for c in colds)
     checks = [

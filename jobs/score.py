@@ -118,8 +118,4 @@ def _mentions(session: Session, tagger: Tagger | None, ids: list[int]) -> list[M
     for article_id, ticker in rows:
         tags[article_id].add(ticker)
     found = tagger or tagger_for(frozenset().union(*tags.values()))
-
-    def finder(confirmed: frozenset[str]) -> Mentions:
-        return lambda text: [(m.ticker, m.start, m.end) for m in found.mentions(text, confirmed)]
-
-    return [finder(frozenset(tags[i])) for i in ids]
+    return [found.finder(tags[i]) for i in ids]

@@ -251,7 +251,8 @@ SETTINGS: tuple[Setting, ...] = (
             "with `extended`: minutes after the close to keep polling, 0–240", "`60`"),
     # Issue 9: the feed catalogue, EDGAR's User-Agent, the per-feed deadline.
     Setting("FEEDS_FILE", "feeds_file", None, Path,
-            "a catalogue file (TOML, like `scorer/data/feeds.toml`) used when `FEEDS` is unset",
+            "a catalogue file (TOML, like `scorer/ingest/data/feeds.toml`) used when `FEEDS` "
+            "is unset",
             "unset: the shipped catalogue"),
     Setting("EDGAR_USER_AGENT", "edgar_user_agent", None, _contact,
             "User-Agent sent to sec.gov, naming a contact (`Acme Research ops@acme.example`); "

@@ -18,9 +18,11 @@ Evidence, most trusted first (``REASONS``):
      or thing, "the Amazon rainforest", "the Delta variant");
    - an ambiguous name ("Target", "Visa", "Oracle": ``names.toml``, and any short
      one-word directory name) is corroborated: a corporate word or a market verb right
-     after it in any case ("Target Corp", "Oracle Stock Climbs", "Visa rises"), its
-     ticker in brackets ("Gap (GAP)"), or stronger evidence for the same ticker in the
-     item (its feed, data, a cashtag or exchange mention);
+     after it in any case ("Target Corp", "Oracle Stock Climbs", "Visa rises"), a
+     corporate act or a rating in the infinitive ("Target To Cut Jobs", "cuts Target
+     to neutral"), its ticker in brackets ("Gap (GAP)"), a place in a list of names
+     that are companies ("Amazon, Walmart and Target"), or stronger evidence for the
+     same ticker in the item (its feed, data, a cashtag or exchange mention);
    - it is not a broker acting on another company ("Goldman Sachs downgrades Apple",
      "Apple upgraded at Morgan Stanley"): that news is about the rated company.
 
@@ -34,7 +36,7 @@ import functools
 import math
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,10 +72,24 @@ _MARKET_VERBS = (
     r"|posts|forecasts|warns|sees|expects|plans|agrees|buys|sells|hires|names|files"
     r"|announces|launches|upgraded|downgraded|slashes|boosts|trims"
 )
+# A corporate act in the infinitive ("Target To Cut 1,800 Jobs", "Citi to buy") or a
+# rating it was moved to ("Citi cuts Target to neutral").
+_ACTS = (
+    r"cut|buy|acquire|sell|close|open|split|spin|pay|raise|report|hire|invest|merge"
+    r"|lay\s+off|buy\s+back|exit|shut|expand|build|launch|sue|settle|appeal|restructure"
+)
+_RATINGS = (
+    r"buy|sell|hold|neutral|overweight|underweight|outperform|underperform"
+    r"|equal[\s-]weight|market[\s-]perform|sector[\s-]perform|peer[\s-]perform|strong\s+buy"
+)
 _CORROBORATION = re.compile(
     rf"^(?:['’]s)?\s+(?i:{_CORPORATE})\b|^\s+(?i:{_MARKET_VERBS})\b"
+    rf"|^\s+(?i:to\s+(?:{_ACTS}|{_RATINGS}))\b"
     r"|^\s*\((?:[A-Za-z -]+:\s*)?[A-Z][A-Z0-9.\-]{0,9}\)"
 )
+# Between two names of one list ("Amazon, Walmart and Target"): a company beside a
+# company is a company.
+_LIST_JOINT = re.compile(r"^(?:\s*,\s*|\s*,?\s+(?:and|or|&)\s+)$", re.IGNORECASE)
 # A broker acting on another company: the broker's name right before a rating action
 # ("Goldman Sachs downgrades", "JPMorgan analyst upgrades", "Citi raises ... target"),
 # or right after "upgraded/downgraded/initiated ... at|by".
@@ -218,15 +234,28 @@ class Tagger:
         ]
         sure |= {m.ticker for m in found}
         if self._name_re is not None:
+            unsure = []  # ambiguous names without corroboration of their own
             for m in self._name_re.finditer(text):
                 ticker = self._names[_key(m.group(0))]
-                if self._is_company(text, m, ticker in sure) and not self._rates_another(
-                    text, m, ticker
-                ):
+                if self._rates_another(text, m, ticker):
+                    continue
+                verdict = self._is_company(text, m, ticker in sure)
+                if verdict:
                     found.append(Mention(ticker, m.start(), m.end(), "name"))
+                elif verdict is None:
+                    unsure.append(Mention(ticker, m.start(), m.end(), "name"))
+            found += _listed_with(text, unsure, found)
         return sorted(found, key=lambda mention: (mention.start, mention.end))
 
-    def _is_company(self, text: str, match: re.Match[str], sure: bool) -> bool:
+    def finder(self, confirmed: Iterable[str] = ()) -> Callable[[str], list[tuple[str, int, int]]]:
+        """``mentions`` as scoring takes them: text -> [(ticker, start, end)], with the
+        item's tags as ``confirmed``."""
+        sure = frozenset(confirmed)
+        return lambda text: [(m.ticker, m.start, m.end) for m in self.mentions(text, sure)]
+
+    def _is_company(self, text: str, match: re.Match[str], sure: bool) -> bool | None:
+        """True if the name here is the company's, False if it is not, None if it is an
+        ambiguous name nothing around it corroborates (a list of companies may)."""
         written, key = match.group(0), _key(match.group(0))
         if key in self._capitals and written != written.upper():
             return False  # "Gm", "Hp": a name written in capitals is matched so
@@ -239,7 +268,9 @@ class Tagger:
         before, after = text[max(0, match.start() - 40) : match.start()], text[match.end() :]
         if self.homonyms.excludes(key, before, after[:40]):
             return False
-        return sure or key not in self._ambiguous or bool(_CORROBORATION.match(after[:80]))
+        if sure or key not in self._ambiguous or _CORROBORATION.match(after[:80]):
+            return True
+        return None
 
     def _rates_another(self, text: str, match: re.Match[str], ticker: str) -> bool:
         """A broker's name as the actor of a rating on another company."""
@@ -298,6 +329,25 @@ class Tagger:
             for t, ev in evidence.items()
         ]
         return tuple(sorted(tags, key=lambda tag: (-tag.relevance, tag.ticker)))
+
+
+def _listed_with(text: str, unsure: list[Mention], found: list[Mention]) -> list[Mention]:
+    """The ``unsure`` names that stand in one list with a ``found`` name, or with one
+    that is itself so listed: "Amazon, Walmart and Target battle for shoppers"."""
+    sure, out = list(found), []
+    grew = True
+    while grew and unsure:
+        grew = False
+        for mention in list(unsure):
+            if any(
+                _LIST_JOINT.match(text[a.end : b.start])
+                for a, b in ((m, mention) if m.end <= mention.start else (mention, m) for m in sure)
+            ):
+                unsure.remove(mention)
+                sure.append(mention)
+                out.append(mention)
+                grew = True
+    return out
 
 
 def _first_reason(reasons: set[str]) -> str:

@@ -185,7 +185,7 @@ class Directory:
     def load(
         cls, symbols: Path = DATA / "symbols.csv", names: Path = DATA / "names.toml"
     ) -> Directory:
-        """Read the shipped files (see scorer/data/SOURCE.md)."""
+        """Read the shipped files (see scorer/ingest/data/SOURCE.md)."""
         with symbols.open(newline="", encoding="utf-8") as f:
             companies = {
                 row["ticker"]: Company(row["ticker"], int(row["cik"]), row["exchange"], row["name"])

@@ -7,11 +7,14 @@ scores"):
 1. **Sentences.** The headline is one sentence; the summary is split at ``.``, ``!`` or
    ``?`` followed by a space and a capital, digit or quote. A summary sentence that
    repeats the headline is dropped; at most ``MAX_SENTENCES`` are kept.
-2. **Clauses.** A sentence that joins two pieces of news is cut where it joins them:
-   at ``;``, at ``while``, ``whereas``, ``but``, ``although``, ``even as`` and ``yet``
-   (with or without a comma before), at ``, as``, and at a bare ``as`` followed by a
-   capitalised word ("Intel falls as AMD gains"; "rose as much as 5%" stays whole).
-   The connective itself belongs to neither side. Each piece is a *segment*.
+2. **Clauses.** A sentence that names two or more watched tickers is cut where it
+   joins two pieces of news: at ``;``, at ``while``, ``whereas``, ``but``,
+   ``although``, ``even as`` and ``yet`` (with or without a comma before), at ``, as``,
+   and at a bare ``as`` followed by a capitalised word ("Intel falls as AMD gains";
+   "rose as much as 5%" stays whole). The connective itself belongs to neither side.
+   A sentence about one company stays whole: its clauses would all be that company's,
+   and the model reads a whole sentence better than its pieces (and at no extra cost).
+   Each piece, or whole sentence, is a *segment*.
 3. **Whose segment.** A segment that mentions a ticker (a name or alias, a cashtag,
    an exchange mention) is that ticker's evidence. A segment that mentions none
    continues the segment before it in the same sentence ("Apple rose, as the company
@@ -23,7 +26,7 @@ scores"):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 MAX_SENTENCES = 8  # bounds the cost of a long summary; leads carry the news
@@ -82,8 +85,13 @@ def split_clauses(text: str, start: int = 0, end: int | None = None) -> list[tup
     return [span for span in spans if span[1] > span[0]]
 
 
-def article_segments(title: str, summary: str) -> list[Segment]:
-    """The segments to score: the headline's clauses, then the summary's (rule 1, 2)."""
+# Which sentences to cut into clauses: (where, start, end) -> bool. None: every one.
+Splits = Callable[[str, int, int], bool]
+
+
+def article_segments(title: str, summary: str, split: Splits | None = None) -> list[Segment]:
+    """The segments to score: the headline's, then the summary's (rule 1); a sentence
+    is cut into clauses (rule 2) where ``split`` says so, by default always."""
     sentences: list[tuple[str, int, int]] = []
     head = title.strip()
     if head:
@@ -94,14 +102,15 @@ def article_segments(title: str, summary: str) -> list[Segment]:
     segments = []
     for number, (where, a, b) in enumerate(sentences[:MAX_SENTENCES]):
         text = title if where == HEADLINE else summary
-        for c, d in split_clauses(text, a, b):
+        pieces = split_clauses(text, a, b) if split is None or split(where, a, b) else [(a, b)]
+        for c, d in pieces:
             segments.append(Segment(where, c, d, text[c:d], number))
     return segments
 
 
 def texts_of(title: str, summary: str) -> list[str]:
-    """What the model is given for one article: its segments' texts."""
-    return [s.text for s in article_segments(title, summary)]
+    """What the model is given for one article of one company: its sentences."""
+    return [s.text for s in article_segments(title, summary, lambda *_: False)]
 
 
 def evidence(

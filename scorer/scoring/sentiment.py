@@ -23,6 +23,7 @@ from scorer.scoring.segments import (
     MAX_SENTENCES,
     SUMMARY,
     Segment,
+    Splits,
     article_segments,
     evidence,
 )
@@ -104,7 +105,15 @@ def score_articles(
     """Score (title, summary) pairs in one batched model pass over all their segments
     (less those the ``cache`` holds); with ``mentions`` (one per article), each named
     ticker gets the score of its own segments and its highlights."""
-    per_article = [article_segments(title, summary) or [_EMPTY] for title, summary in articles]
+    finders = [None] * len(articles) if mentions is None else mentions
+    named = [
+        {HEADLINE: list(f(title)), SUMMARY: list(f(summary))} if f else None
+        for (title, summary), f in zip(articles, finders, strict=True)
+    ]
+    per_article = [
+        article_segments(title, summary, _several_named(names)) or [_EMPTY]
+        for (title, summary), names in zip(articles, named, strict=True)
+    ]
     flat = [s.text for segments in per_article for s in segments]
     if not flat:
         return []
@@ -114,12 +123,25 @@ def score_articles(
     index = [classifier.labels.index(k) for k in LABELS]
     probs = probs[:, index]  # columns in LABELS order, whatever the model's id2label
     out, start = [], 0
-    finders = [None] * len(articles) if mentions is None else mentions
-    for (title, summary), segments, finder in zip(articles, per_article, finders, strict=True):
+    for segments, names in zip(per_article, named, strict=True):
         mine = probs[start : start + len(segments)]
         start += len(segments)
-        out.append(_scores(segments, mine, title, summary, finder))
+        out.append(_scores(segments, mine, names))
     return out
+
+
+Named = dict[str, list[tuple[str, int, int]]]  # where -> the tickers named, with offsets
+
+
+def _several_named(named: Named | None) -> Splits:
+    """Rule 2: cut a sentence into clauses only if it names two or more tickers."""
+    if named is None:
+        return lambda where, start, end: False
+
+    def split(where: str, start: int, end: int) -> bool:
+        return len({t for t, a, b in named[where] if a < end and b > start}) > 1
+
+    return split
 
 
 def predict_articles(
@@ -134,22 +156,15 @@ def predict_articles(
 _EMPTY = Segment(HEADLINE, 0, 0, "", 0)  # an article with no text: one empty sentence
 
 
-def _scores(
-    segments: list[Segment],
-    probs: np.ndarray,
-    title: str,
-    summary: str,
-    mentions: Mentions | None,
-) -> ArticleScores:
+def _scores(segments: list[Segment], probs: np.ndarray, named: Named | None) -> ArticleScores:
     sentence_of = np.array([s.sentence for s in segments])
     sentences = sorted(set(sentence_of.tolist()))
     per_sentence = np.stack([probs[sentence_of == n].mean(axis=0) for n in sentences])
     article = _prediction(
         per_sentence.mean(axis=0), len(sentences), SCOPE_ARTICLE, _top(segments, probs, None)
     )
-    if mentions is None:
+    if named is None:
         return ArticleScores(article)
-    named = {HEADLINE: mentions(title), SUMMARY: mentions(summary)}
     per_segment = [
         frozenset(t for t, a, b in named[s.where] if a < s.end and b > s.start) for s in segments
     ]

@@ -120,7 +120,10 @@ def write_tokenizer(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(WORDS)), *"$.,!?-0123456789"]
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
+    # transformers 5 takes the vocabulary itself (a ``vocab_file`` is silently ignored,
+    # which leaves every word [UNK]).
+    ids = {word: i for i, word in enumerate(vocab)}
+    BertTokenizerFast(vocab=ids, do_lower_case=True).save_pretrained(path)
 
 
 def build_tiny_model(

@@ -162,6 +162,37 @@ def test_an_ambiguous_name_is_corroborated_in_any_case(
     assert set(tags(tagger, title)) == expected
 
 
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Target To Cut 1,800 Corporate Jobs", {"TGT"}),
+        ("Citi to buy a Mexican bank", {"C"}),
+        ("Citi cuts Target to neutral on weak traffic", {"TGT"}),
+        ("Inflation target to stay at 2%", set()),
+        ("Target to the north of the city", set()),
+    ],
+)
+def test_an_ambiguous_name_is_corroborated_by_an_act_or_rating_in_the_infinitive(
+    tagger_plus: Tagger, title: str, expected: set[str]
+) -> None:
+    assert set(tags(tagger_plus, title)) == expected
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Amazon, Walmart and Target battle for holiday shoppers", {"AMZN", "WMT", "TGT"}),
+        ("Walmart & Target & Visa see record Black Friday", {"WMT", "TGT", "V"}),
+        ("Target and Visa are words", set()),  # nothing in the list is surely a company
+        ("Walmart expands where Target is weak", {"WMT"}),  # not a list
+    ],
+)
+def test_an_ambiguous_name_in_a_list_of_companies_is_a_company(
+    tagger: Tagger, title: str, expected: set[str]
+) -> None:
+    assert set(tags(tagger, title)) == expected
+
+
 def test_an_ambiguous_name_is_corroborated_by_the_items_other_evidence(tagger: Tagger) -> None:
     assert set(tags(tagger, "Target lifts its outlook", feed_ticker="TGT")) == {"TGT"}
     assert tags(tagger, "Target's new stores", "Shares of $TGT rose.")["TGT"][1] == "cashtag"

@@ -103,3 +103,47 @@ def test_rescore_command_prints_the_job(sessions, settings, monkeypatch, capsys)
     assert main(["rescore", "--since", "2026-11-01"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["model_revision"] == "v2" and out["pairs"] == 4
+
+
+class WordClassifier:
+    """A stand-in model that reads: "falls" is negative, "soars" positive."""
+
+    model_id, revision = "test/model", "v1"
+
+    def __init__(self) -> None:
+        self.labels = ["positive", "negative", "neutral"]
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        rows = {True: (0.05, 0.9, 0.05), False: (0.9, 0.05, 0.05)}
+        return np.array([rows["falls" in t] for t in texts])
+
+
+def test_rescore_redoes_history_scored_the_old_way_under_todays_method(sessions) -> None:  # type: ignore[no-untyped-def]
+    from scorer.ingest.tagging import tagger_for
+    from scorer.scoring.sentiment import ARTICLE_METHOD, METHOD
+
+    tagger = tagger_for(frozenset({"TSLA", "F"}))
+    title = "Tesla falls after a recall, while Ford soars on EV sales"
+    item = FeedItem("k1", title, "", None, NOW, "Wire", tagger.tag(title, ""))
+    with sessions.begin() as session:
+        store_items(session, [item], now=NOW)
+    score_pending(sessions, WordClassifier(), now=lambda: NOW, tagger=tagger)
+    with sessions.begin() as session:  # as the migration marks events made before clauses
+        session.execute(ScoreEvent.__table__.update().values(method=ARTICLE_METHOD))
+
+    assert score_pending(sessions, WordClassifier(), now=lambda: NOW, tagger=tagger).events == 0
+    with sessions.begin() as session:
+        job = queue_rescore(session, "test/model", "v1", since=NOW, until=None, now=NOW)
+        assert job.pairs == 2
+    assert score_pending(sessions, WordClassifier(), now=lambda: NOW, tagger=tagger).events == 2
+
+    with sessions() as session:
+        rows = session.execute(
+            select(ScoreEvent.ticker, ScoreEvent.method, ScoreEvent.label, ScoreEvent.scope)
+        ).all()
+    assert sorted(rows) == [
+        ("F", ARTICLE_METHOD, "positive", "ticker"),
+        ("F", METHOD, "positive", "ticker"),
+        ("TSLA", ARTICLE_METHOD, "negative", "ticker"),
+        ("TSLA", METHOD, "negative", "ticker"),
+    ]

@@ -52,9 +52,24 @@ def test_the_score_is_positive_minus_negative_of_the_mean_over_sentences() -> No
 
 
 def test_a_sentence_weighs_as_one_however_many_clauses_it_has() -> None:
-    (prediction,) = predict_articles(_Fixed(), [("A went up, while B went down", "C went down.")])
+    (scores,) = score_articles(
+        _Fixed(),
+        [("A went up, while B went down", "C went down.")],
+        [_names(("A", "A"), ("B", "B"))],  # type: ignore[list-item]
+    )
     # headline = mean(up, down); summary = down; article = mean of the two sentences
-    assert np.isclose(prediction.p_negative, ((0.1 + 0.7) / 2 + 0.7) / 2)
+    assert np.isclose(scores.article.p_negative, ((0.1 + 0.7) / 2 + 0.7) / 2)
+    assert scores.article.sentences == 2
+
+
+def test_a_sentence_about_one_company_is_scored_whole() -> None:
+    model = _Fixed()
+    title = "Apple went down, while its suppliers went up"
+    (scores,) = score_articles(model, [(title, "")], [_names(("Apple", "AAPL"))])  # type: ignore[list-item]
+    (alone,) = predict_articles(model, [(title, "")])
+    assert model.calls == [[title], [title]]  # never cut: the whole sentence is Apple's
+    assert scores.for_ticker("AAPL").scope == SCOPE_TICKER
+    assert np.isclose(scores.for_ticker("AAPL").score, alone.score)
 
 
 def test_each_named_ticker_is_scored_on_its_own_clause() -> None:
@@ -82,7 +97,7 @@ def test_segments_of_every_article_go_to_the_model_in_one_pass() -> None:
     score_articles(
         model,
         [("A went up, while B went down", "C went down."), ("D went up", "")],
-        [_names(("A", "A")), _names()],  # type: ignore[list-item]
+        [_names(("A", "A"), ("B", "B")), _names()],  # type: ignore[list-item]
     )
     assert model.calls == [["A went up", "B went down", "C went down.", "D went up"]]
 

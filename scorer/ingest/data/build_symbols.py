@@ -1,4 +1,4 @@
-"""Build ``scorer/data/symbols.csv`` from the SEC's company tickers list.
+"""Build ``scorer/ingest/data/symbols.csv`` from the SEC's company tickers list.
 
     python -m scorer.ingest.data.build_symbols \
         ../shared/data/sec_company_tickers/company_tickers_exchange.csv
