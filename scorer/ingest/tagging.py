@@ -247,11 +247,28 @@ class Tagger:
             found += _listed_with(text, unsure, found)
         return sorted(found, key=lambda mention: (mention.start, mention.end))
 
-    def finder(self, confirmed: Iterable[str] = ()) -> Callable[[str], list[tuple[str, int, int]]]:
+    def finder(
+        self, confirmed: Iterable[str] = ()
+    ) -> Callable[[str], list[tuple[str | None, int, int]]]:
         """``mentions`` as scoring takes them: text -> [(ticker, start, end)], with the
-        item's tags as ``confirmed``."""
+        item's tags as ``confirmed``; an unwatched company's cashtag or exchange mention
+        ("$ZZZZ", "NYSE: ZZ") comes with ``None``: that clause is another company's."""
         sure = frozenset(confirmed)
-        return lambda text: [(m.ticker, m.start, m.end) for m in self.mentions(text, sure)]
+
+        def find(text: str) -> list[tuple[str | None, int, int]]:
+            found: list[tuple[str | None, int, int]] = [
+                (m.ticker, m.start, m.end) for m in self.mentions(text, sure)
+            ]
+            taken = {(a, b) for _, a, b in found}
+            others: list[tuple[str | None, int, int]] = [
+                (None, m.start(), m.end())
+                for regex in (EXCHANGE_RE, CASHTAG_RE)
+                for m in regex.finditer(text)
+                if (m.start(), m.end()) not in taken and not self._watched(m.group(1).rstrip(".-"))
+            ]
+            return sorted(found + others, key=lambda f: (f[1], f[2]))
+
+        return find
 
     def _is_company(self, text: str, match: re.Match[str], sure: bool) -> bool | None:
         """True if the name here is the company's, False if it is not, None if it is an

@@ -16,9 +16,10 @@ scores"):
    and the model reads a whole sentence better than its pieces (and at no extra cost).
    Each piece, or whole sentence, is a *segment*.
 3. **Whose segment.** A segment that mentions a ticker (a name or alias, a cashtag,
-   an exchange mention) is that ticker's evidence. A segment that mentions none
-   continues the segment before it in the same sentence ("Apple rose, as the company
-   beat estimates"). A sentence that mentions no company at all counts for the one
+   an exchange mention) is that ticker's evidence; one with an unwatched company's
+   cashtag or exchange mention ("$ZZZZ", "NYSE: ZZ") is nobody's. A segment that
+   mentions none continues the segment before it in the same sentence ("Apple rose,
+   as the company beat estimates"). A sentence that mentions no company at all counts for the one
    company of a single-company story; in a story that names several, it counts for
    none of them (it stays in the article-level score).
 """
@@ -114,25 +115,26 @@ def texts_of(title: str, summary: str) -> list[str]:
 
 
 def evidence(
-    segments: Sequence[Segment], mentions: Sequence[frozenset[str]]
+    segments: Sequence[Segment], mentions: Sequence[frozenset[str | None]]
 ) -> dict[str, list[int]]:
     """Per ticker, the indexes of the segments about it (rule 3). ``mentions[i]`` are
-    the tickers segment ``i`` names."""
-    named = set().union(*mentions) if mentions else set()
+    the tickers segment ``i`` names; ``None`` among them is an unwatched company."""
+    named = set().union(*mentions) - {None} if mentions else set()
     sentences_with_names = {s.sentence for s, m in zip(segments, mentions, strict=True) if m}
     out: dict[str, list[int]] = {}
-    previous: frozenset[str] = frozenset()
+    previous: frozenset[str | None] = frozenset()
     for i, (segment, found) in enumerate(zip(segments, mentions, strict=True)):
         if i == 0 or segment.sentence != segments[i - 1].sentence:
             previous = frozenset()
         if found:
-            owners: Iterable[str] = found
+            owners: Iterable[str | None] = found
         elif segment.sentence in sentences_with_names:
             owners = previous  # continues the clause before it
         else:
             owners = named if len(named) == 1 else ()  # a single-company story
         for ticker in owners:
-            out.setdefault(ticker, []).append(i)
+            if ticker is not None:  # another company's clause is nobody's here
+                out.setdefault(ticker, []).append(i)
         previous = found or previous
     return out
 

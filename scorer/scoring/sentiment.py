@@ -93,7 +93,7 @@ class ArticleScores:
 # Which tickers one article's text names: (text) -> [(ticker, start, end)], offsets
 # into the text. One per article: what counts as a mention can depend on the article
 # (an ambiguous name is confirmed by the article's other evidence).
-Mentions = Callable[[str], Sequence[tuple[str, int, int]]]
+Mentions = Callable[[str], Sequence[tuple[str | None, int, int]]]  # None: unwatched
 
 
 def score_articles(
@@ -130,7 +130,7 @@ def score_articles(
     return out
 
 
-Named = dict[str, list[tuple[str, int, int]]]  # where -> the tickers named, with offsets
+Named = dict[str, list[tuple[str | None, int, int]]]  # where -> tickers named, with offsets
 
 
 def _several_named(named: Named | None) -> Splits:

@@ -258,3 +258,16 @@ def test_a_broker_rating_another_company_is_not_tagged(
 def tagger_plus() -> Tagger:
     extra = {"F", "MRK", "DAL", "MU", "UBER", "HPQ", "GM", "AMD", "IBM", "TRV", "C", "TSLA"}
     return Tagger(DOW_AND_WORDS | extra, default_directory())
+
+
+def test_the_finder_marks_an_unwatched_companys_cashtag_or_exchange_mention(
+    tagger: Tagger,
+) -> None:
+    text = "$MSFT and Apple beat; $ZZZZ (NYSE: ZZ) missed"
+    found = tagger.finder()(text)
+    assert [(t, text[a:b]) for t, a, b in found] == [
+        ("MSFT", "$MSFT"),
+        ("AAPL", "Apple"),
+        (None, "$ZZZZ"),
+        (None, "NYSE: ZZ"),
+    ]

@@ -133,3 +133,9 @@ def test_in_a_story_naming_several_companies_unnamed_sentences_count_for_none() 
 def test_a_clause_naming_two_companies_is_evidence_for_both() -> None:
     segments = _segs(["Apple and Microsoft rally"])
     assert evidence(segments, [frozenset({"AAPL", "MSFT"})]) == {"AAPL": [0], "MSFT": [0]}
+
+
+def test_an_unwatched_companys_clause_and_what_continues_it_are_nobodys() -> None:
+    segments = _segs(["$MSFT beats", "$ZZZZ misses", "its shares fall"], ["Revenue rose"])
+    found = evidence(segments, [frozenset({"MSFT"}), frozenset({None}), frozenset(), frozenset()])
+    assert found == {"MSFT": [0, 3]}  # the last sentence: a one-watched-company story

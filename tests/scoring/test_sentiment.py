@@ -123,3 +123,16 @@ def test_highlights_are_the_strongest_segments_with_where_they_are() -> None:
     }
     for h in shown[1:]:
         assert summary[h["start"] : h["end"]] == h["text"] and h["in"] == "summary"
+
+
+def test_an_unwatched_companys_clause_does_not_count_for_the_watched_one() -> None:
+    def mentions(text: str) -> Sequence[tuple[str | None, int, int]]:
+        return [
+            (t, text.index(n), text.index(n) + len(n))
+            for n, t in (("$A", "A"), ("$Z", None))
+            if n in text
+        ]
+
+    (scores,) = score_articles(_Fixed(), [("$A went up; $Z went down", "")], [mentions])
+    assert scores.for_ticker("A").label == "positive"
+    assert [h.segment.text for h in scores.for_ticker("A").highlights] == ["$A went up"]
