@@ -22,10 +22,10 @@ In one run, each measurement in a fresh process (so peak RSS is its own):
    cycle does; peak RSS (VmHWM) covers the whole process from start. Three
    variants: the artifact without the sentence cache (the verdict), the same with
    the cache (shown, not counted: these generated texts repeat far more sentences
-   than real feeds), and the previous artifact (before issue 12) without the cache;
+   than real feeds), and with ``--before REVISION`` that commit's service path on
+   the same artifact (a before/after of the code);
 4. cold start: gunicorn as the Procfile runs it, timed to bind and to health 200;
-5. fidelity of the same scheme on the reference model (bench/fidelity.py's check),
-   and of the previous scheme beside it.
+5. fidelity of the same scheme on the reference model (bench/fidelity.py's check).
 
 Texts are generated headline + summary pairs (seeded), like feed items.
 """
@@ -347,14 +347,14 @@ def finbert_sized(reference: Path) -> Path:
     return path
 
 
-def artifact_for(model: Path, name: str, *, previous: bool = False) -> Path:
+def artifact_for(model: Path, name: str) -> Path:
     from scorer.scoring.model.artifact import build_artifact
     from scorer.scoring.model.onnx_runtime import MANIFEST_NAME
 
     out = WORK / name
     if not (out / MANIFEST_NAME).exists():
         started = time.perf_counter()
-        build_artifact(str(model), None, out, previous=previous)
+        build_artifact(str(model), None, out)
         print(f"  built {name} in {time.perf_counter() - started:.0f}s")
     return out
 
@@ -439,7 +439,6 @@ def main() -> int:
     )
     model = finbert_sized(args.reference_model)
     artifact = artifact_for(model, "finbert-sized-artifact")
-    previous = artifact_for(model, "finbert-sized-previous", previous=True)
     tokens = run_child("tokens", model, args.texts)
     print(
         f"texts: {args.texts} headline+summary pairs, {tokens['mean_tokens_per_text']:.1f} "
@@ -448,7 +447,7 @@ def main() -> int:
     )
 
     old = checkout(args.before) if args.before else None
-    base, serv, cached, prev, before = [], [], [], [], []
+    base, serv, cached, before = [], [], [], []
     for n in range(args.rounds):
         print(f"  round {n + 1} of {args.rounds}...", flush=True)
         base.append(run_child("baseline", model, args.baseline_texts, args.threads))
@@ -459,29 +458,21 @@ def main() -> int:
                 run_child("service", artifact, args.texts, args.threads, 0, script=script, root=old)
             )
         cached.append(run_child("service", artifact, args.texts, args.threads, 1))
-        prev.append(run_child("service", previous, args.texts, args.threads, 0))
     colds = [cold_start(artifact, model) for _ in range(args.rounds)]
 
     def med(rows: list[dict[str, object]], key: str) -> float:
         return statistics.median(float(r[key]) for r in rows)  # type: ignore[arg-type]
 
     b_tps, s_tps = med(base, "texts_per_s"), med(serv, "texts_per_s")
-    print(
-        "\ntexts/s (peak MB)  baseline        | service         | service+cache   "
-        "| previous artifact"
-    )
-    for i, row in enumerate(zip(base, serv, cached, prev, strict=True)):
+    print("\ntexts/s (peak MB)  baseline        | service         | service+cache")
+    for i, row in enumerate(zip(base, serv, cached, strict=True)):
         print(
             f"  round {i + 1}        "
             + " | ".join(f"{r['texts_per_s']:>6.1f} ({r['peak_rss_mb']:>4.0f} MB)" for r in row)
         )
     rss = max(float(s["peak_rss_mb"]) for s in serv + cached)  # type: ignore[arg-type]
-    p_tps, c_tps = med(prev, "texts_per_s"), med(cached, "texts_per_s")
-    hit_rate = med(cached, "cache_hit_rate")
+    c_tps, hit_rate = med(cached, "texts_per_s"), med(cached, "cache_hit_rate")
     print(
-        f"previous artifact: {p_tps:.1f} texts/s = {p_tps / b_tps:.1f}x, peak "
-        f"{max(float(p['peak_rss_mb']) for p in prev):.0f} MB (worst); this artifact is "  # type: ignore[arg-type]
-        f"{s_tps / p_tps:.2f}x its speed\n"
         f"with the sentence cache: {c_tps:.1f} texts/s = {c_tps / b_tps:.1f}x, {hit_rate:.0%} of "
         "sentences from the cache: these generated texts repeat far more than real feeds "
         "(bench/sentence_cache.py), so it is shown, not counted"
@@ -522,13 +513,7 @@ def main() -> int:
     ]
     if (args.reference_model / "config.json").exists():
         ref_artifact = artifact_for(args.reference_model, "reference-artifact")
-        ref_previous = artifact_for(args.reference_model, "reference-previous", previous=True)
         fid = run_child("fidelity", args.reference_model, ref_artifact)
-        was = run_child("fidelity", args.reference_model, ref_previous)
-        print(
-            f"fidelity of the previous scheme: {float(was['agree']):.2%} agree, mean |score "  # type: ignore[arg-type]
-            f"diff| {float(was['mean_diff']):.4f}, accuracy {float(was['acc_artifact']):.2%}"  # type: ignore[arg-type]
-        )
         checks.append(
             (
                 f"fidelity on {fid['sentences']} PhraseBank sentences: {float(fid['agree']):.2%} "  # type: ignore[arg-type]

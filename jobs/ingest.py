@@ -12,6 +12,7 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from jobs.job import Context, Job, Schedule
 from scorer.ingest.fetch import FetchJob, FetchPolicy, FetchResult, RateLimits, fetch_all
 from scorer.ingest.parse import FeedError, parse_feed
 from scorer.ingest.sources import FeedSpec
@@ -151,3 +152,18 @@ def _feed_state(session: Session, spec: FeedSpec) -> Feed:
     else:
         feed.name = spec.name[:200]  # a renamed catalogue entry keeps its state
     return feed
+
+
+def _run(context: Context, now: datetime) -> IngestResult:
+    return ingest(
+        context.sessions,
+        context.http,
+        context.settings.feed_specs,
+        context.tagger,
+        now=now,
+        policy=context.policy,
+        limits=context.rate_limits,
+    )
+
+
+JOB = Job("ingest", Schedule.CYCLE, _run, monitor="reasonator-ingest")

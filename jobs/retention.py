@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from jobs.job import Context, Job, Schedule
+from scorer.config.settings import Settings
 from scorer.storage import capacity
 from scorer.storage.db import meta_get, meta_set
 from scorer.storage.store import delete_detail_before, delete_rollups_before, oldest_detail_cutoff
@@ -137,3 +139,23 @@ def _prune_share(
             result.rollups[interval] = result.rollups.get(interval, 0) + gone
             return gone > 0
     return False
+
+
+def policy_of(settings: Settings) -> RetentionPolicy:
+    """The retention policy the settings describe."""
+    return RetentionPolicy(
+        detail_days=settings.detail_retention_days,
+        rollup_15m_days=settings.rollup_retention_15m_days,
+        rollup_1h_days=settings.rollup_retention_1h_days,
+        budget=settings.db_size_budget or None,
+        row_limit=settings.db_row_limit,
+    )
+
+
+def _run(context: Context, now: datetime) -> RetentionResult:
+    return run_retention(
+        context.sessions, policy_of(context.settings), now=now, report=context.report
+    )
+
+
+JOB = Job("retention", Schedule.DAILY, _run)

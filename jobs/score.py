@@ -8,11 +8,12 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from jobs.job import Context, Job, Schedule
 from scorer.ingest.tagging import Tagger, tagger_for
 from scorer.scoring.cache import SentenceCache
 from scorer.scoring.model import Classifier
@@ -119,3 +120,23 @@ def _mentions(session: Session, tagger: Tagger | None, ids: list[int]) -> list[M
         tags[article_id].add(ticker)
     found = tagger or tagger_for(frozenset().union(*tags.values()))
     return [found.finder(tags[i]) for i in ids]
+
+
+def _run(context: Context, now: datetime) -> ScoreResult:
+    classifier = context.classifier
+    assert classifier is not None  # needs_model: the process runs it only once loaded
+    return score_pending(
+        context.sessions,
+        classifier,
+        now=_utcnow,
+        batch_size=context.settings.score_batch_size,
+        stop=context.stopping,
+        cache=context.sentence_cache,
+    )
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)  # each batch's own time: a long backlog spans minutes
+
+
+JOB = Job("score", Schedule.CYCLE, _run, needs_model=True, monitor="reasonator-score")

@@ -88,9 +88,11 @@ def artifact_summary(manifest: dict[str, Any] | None) -> tuple[dict[str, Any] | 
     fidelity = manifest.get("fidelity") or {"gate": "not recorded"}
     summary = {
         key: fidelity[key]
-        for key in ("gate", "agreement", "mean_abs_diff", "sentences", "fp32_fraction")
+        for key in ("gate", "agreement", "mean_abs_diff", "sentences")
         if key in fidelity
     }
+    if "blockwise_fraction" in fidelity:  # health's name for it predates the scheme
+        summary["fp32_fraction"] = fidelity["blockwise_fraction"]
     warnings = []
     if summary["gate"] == "skipped":
         warnings.append(

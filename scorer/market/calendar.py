@@ -171,12 +171,6 @@ def session_on(day: date) -> Session | None:
     return _sessions().get(day)
 
 
-def is_open(at: datetime) -> bool:
-    """Whether the regular session is open at instant `at` (open <= at < close)."""
-    session = session_on(_ny_date(at))
-    return session is not None and session.open_utc <= at < session.close_utc
-
-
 def sessions_between(start: date, end: date) -> list[Session]:
     """Sessions from `start` to `end` inclusive, in date order."""
     _check_day(start)

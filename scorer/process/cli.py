@@ -174,7 +174,7 @@ def _prepare_model(*, gate: bool) -> int:
         f"prepare-model: {manifest['source_model']}@{manifest['revision']} gate="
         f"{fidelity.get('gate')} agreement={fidelity.get('agreement', 'n/a')} "
         f"mean_abs_diff={fidelity.get('mean_abs_diff', 'n/a')} "
-        f"fp32_fraction={fidelity.get('fp32_fraction')}",
+        f"blockwise_fraction={fidelity.get('blockwise_fraction')}",
         file=sys.stderr,
     )
     return 0

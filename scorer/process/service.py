@@ -21,9 +21,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
-from jobs.ingest import IngestResult, ingest
-from jobs.retention import RetentionPolicy, RetentionResult, run_retention
-from jobs.score import ScoreResult, score_pending
+from jobs import jobs_on
+from jobs.ingest import IngestResult
+from jobs.job import Schedule
+from jobs.retention import RetentionResult, policy_of, run_retention
+from jobs.score import ScoreResult
 from scorer import __version__
 from scorer.api import create_app
 from scorer.config.settings import Settings
@@ -134,19 +136,14 @@ class Service:
                 log.info("%s", note)
         return self._tagger
 
-    def retention_policy(self) -> RetentionPolicy:
-        s = self.settings
-        return RetentionPolicy(
-            detail_days=s.detail_retention_days,
-            rollup_15m_days=s.rollup_retention_15m_days,
-            rollup_1h_days=s.rollup_retention_1h_days,
-            budget=s.db_size_budget or None,
-            row_limit=s.db_row_limit,
-        )
+    @property
+    def classifier(self) -> Classifier | None:
+        """The loaded model, or None while it loads."""
+        return self.loader.classifier
 
     def retention(self, now: datetime) -> RetentionResult:
         """One retention pass (also ``python -m scorer retention``)."""
-        return run_retention(self.sessions, self.retention_policy(), now=now, report=self.report)
+        return run_retention(self.sessions, policy_of(self.settings), now=now, report=self.report)
 
     def app(self) -> bottle.Bottle:
         """The read API over this service's database and model."""
@@ -230,46 +227,33 @@ class Service:
         return all(not isinstance(p, float) or p < 100 for p in percents)
 
     def _daily_retention(self, now: datetime) -> None:
+        """The daily jobs, once per New York day, after that day's first cycle."""
         day = now.astimezone(NY).date()
         if self._retention_day == day:
             return
         self._retention_day = day
-        try:
-            done = self.retention(now)
-            log.info(
-                "retention: articles=%d events=%d rollups=%s usage=%s",
-                done.articles, done.events, done.rollups, done.usage,
-            )  # fmt: skip
-        except Exception:  # the cycle's writes are done; retention tries again tomorrow
-            log.exception("retention failed")
+        for job in jobs_on(Schedule.DAILY):
+            try:
+                log.info("%s: %s", job.name, _summary(job.run(self, now)))
+            except Exception:  # the cycle's writes are done; the job tries again tomorrow
+                log.exception("%s failed", job.name)
 
     def _cycle(self, when: datetime) -> CycleResult:
-        with self.crons.job("reasonator-ingest", when):
-            ingested = ingest(
-                self.sessions,
-                self.http,
-                self.settings.feed_specs,
-                self.tagger,
-                now=when,
-                policy=self.policy,
-                limits=self.rate_limits,
-            )
-        classifier = self.loader.classifier
-        if classifier is None:  # still loading: no check-in; Sentry's margin covers a boot
-            return CycleResult(ingested, None)
-        with self.crons.job("reasonator-score", when):
-            scored = self.score(classifier)
+        """The cycle's jobs in order; those that need the model wait until it loads
+        (no check-in meanwhile: Sentry's margin covers a boot)."""
+        done: dict[str, object] = {}
+        for job in jobs_on(Schedule.CYCLE):
+            if job.needs_model and self.classifier is None:
+                break
+            if job.monitor is None:
+                done[job.name] = job.run(self, when)
+            else:
+                with self.crons.job(job.monitor, when):
+                    done[job.name] = job.run(self, when)
+        ingested, scored = done["ingest"], done.get("score")
+        assert isinstance(ingested, IngestResult)
+        assert scored is None or isinstance(scored, ScoreResult)
         return CycleResult(ingested, scored)
-
-    def score(self, classifier: Classifier) -> ScoreResult:
-        return score_pending(
-            self.sessions,
-            classifier,
-            now=lambda: datetime.now(UTC),
-            batch_size=self.settings.score_batch_size,
-            stop=self.stopping,
-            cache=self.sentence_cache,
-        )
 
     def stop(self) -> None:
         """Stop between batches: what is committed stays, the rest stays pending; then
@@ -325,3 +309,11 @@ class Service:
         self.loader.wait()
         gc.collect()  # freeze what is alive, not garbage awaiting collection
         gc.freeze()
+
+
+def _summary(result: object) -> str:
+    """A job's result as one log line: its fields as key=value."""
+    fields = getattr(result, "__dataclass_fields__", None)
+    if fields is None:
+        return str(result)
+    return " ".join(f"{name}={getattr(result, name)}" for name in fields)

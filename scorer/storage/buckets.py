@@ -130,17 +130,6 @@ def session_days_between(start: datetime, end: datetime) -> tuple[date, ...]:
     return days[bisect.bisect_left(days, first_day) : bisect.bisect_right(days, last_day)]
 
 
-def buckets_between(interval: str, start: datetime, end: datetime) -> list[Bucket]:
-    """The buckets whose start lies in [start, end), oldest first: what a history
-    range shows, empty buckets included; nothing outside sessions."""
-    return [
-        bucket
-        for day in session_days_between(start, end)
-        for bucket in session_buckets(interval, day)
-        if start <= bucket.start < end
-    ]
-
-
 def source_range(interval: str, bucket: Bucket) -> tuple[datetime, datetime]:
     """[lo, hi): the instants that count in ``bucket``. The session's first bucket also
     takes everything since the previous close (overnight, weekends, holidays)."""

@@ -26,7 +26,7 @@ from scorer.scoring.sentiment import METHOD
 from scorer.storage import rollups
 from scorer.storage.buckets import previous_close
 from scorer.storage.db import meta_get, meta_set
-from scorer.storage.tables import Article, ArticleTicker, Meta, ScoreEvent, ScoreRollup
+from scorer.storage.tables import Article, ArticleTicker, ScoreEvent, ScoreRollup
 
 DEMO_KEY = "demo"
 MODEL_ID, REVISIONS = "demo/finbert", ("demo-r1", "demo-r2")
@@ -239,8 +239,3 @@ def _sync_sequence(session: Session) -> None:
                 "(SELECT max(id) FROM articles))"
             )
         )
-
-
-def is_demo(session: Session) -> bool:
-    """Whether the database was seeded with demo data."""
-    return session.get(Meta, DEMO_KEY) is not None

@@ -170,7 +170,7 @@ def test_a_write_refused_for_capacity_is_reported_once_and_not_retried_each_cycl
         calls.append(NOW)
         raise OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full"))
 
-    monkeypatch.setattr("scorer.process.service.ingest", refused)
+    monkeypatch.setattr("jobs.ingest.ingest", refused)
     over = capacity.Usage(bytes=10, budget=5)
     monkeypatch.setattr("jobs.retention.capacity.measure", lambda *a, **k: over)
     try:

@@ -3,6 +3,7 @@ when it does not match the configured model and revision."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,12 +13,17 @@ from scorer.api.health import artifact_summary
 from scorer.config.settings import Settings
 from scorer.scoring.model import ArtifactMismatch, ModelLoader, load_classifier
 from scorer.scoring.model.artifact import (
-    FP32_STEPS,
+    BLOCKWISE_STEPS,
     FidelityGateError,
     build_artifact,
     heldout_sentences,
 )
-from scorer.scoring.model.onnx_runtime import MANIFEST_KEYS, OnnxClassifier, read_manifest
+from scorer.scoring.model.onnx_runtime import (
+    MANIFEST_KEYS,
+    MANIFEST_NAME,
+    OnnxClassifier,
+    read_manifest,
+)
 from scorer.scoring.model.transformers_runtime import TransformersClassifier
 from scorer.scoring.sentiment import Prediction, predict_articles
 
@@ -90,7 +96,7 @@ def test_the_noisiest_matmuls_are_blockwise_and_word_embeddings_int8_per_row(
     from onnx import TensorProto
 
     graph = onnx.load(str(artifact / "model.onnx"), load_external_data=False).graph
-    kept = read_manifest(artifact)["fp32_nodes"]
+    kept = read_manifest(artifact)["blockwise_nodes"]
     blockwise = [n for n in graph.node if n.op_type == "MatMulNBits"]
     assert sorted(n.name for n in blockwise) == sorted(kept) and kept
     assert all(n.input[5] for n in blockwise)  # the bias Add folded in
@@ -169,8 +175,8 @@ def test_prepare_model_builds_where_the_service_looks(
     assert isinstance(load_classifier(settings), OnnxClassifier)
 
 
-def _negate_matmul_weights(fp32_path: Path, int8_path: Path, keep_fp32: list[str]) -> None:
-    """A deliberately broken quantizer: every weight MatMul not kept fp32 gets its
+def _negate_matmul_weights(fp32_path: Path, int8_path: Path, blockwise: list[str]) -> None:
+    """A deliberately broken quantizer: every weight MatMul not kept blockwise gets its
     weights negated (what a sign or zero-point bug would do)."""
     import onnx
     from onnx import numpy_helper
@@ -178,7 +184,7 @@ def _negate_matmul_weights(fp32_path: Path, int8_path: Path, keep_fp32: list[str
     model = onnx.load(str(fp32_path))
     weights = {init.name: init for init in model.graph.initializer}
     for node in model.graph.node:
-        if node.op_type == "MatMul" and node.input[1] in weights and node.name not in keep_fp32:
+        if node.op_type == "MatMul" and node.input[1] in weights and node.name not in blockwise:
             init = weights[node.input[1]]
             init.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(init), init.name))
     onnx.save(model, str(int8_path))
@@ -196,32 +202,32 @@ def test_the_gate_refuses_a_broken_quantization_and_keeps_the_old_artifact(
 
     message = str(info.value)
     # Every step was tried, up to the documented limit, and the figures are named.
-    assert message.count("fp32: agreement") == len(FP32_STEPS)
-    assert "50% fp32" in message and "held-out sentences" in message
+    assert message.count("blockwise: agreement") == len(BLOCKWISE_STEPS)
+    assert "50% blockwise" in message and "held-out sentences" in message
     assert read_manifest(out) == before  # the old artifact is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no staging left behind
 
 
-def test_the_gate_keeps_more_matmuls_fp32_until_the_artifact_is_faithful(
+def test_the_gate_keeps_more_matmuls_blockwise_until_the_artifact_is_faithful(
     tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import shutil as _shutil
 
-    def broken_unless_a_third_is_fp32(fp32: Path, int8: Path, keep: list[str]) -> None:
+    def broken_unless_a_third_is_kept(fp32: Path, int8: Path, keep: list[str]) -> None:
         if len(keep) < 4:  # of the tiny model's 12 weight MatMuls
             _negate_matmul_weights(fp32, int8, keep)
         else:  # "quantizes" nothing: exactly the fp32 model
             _shutil.copy(fp32, int8)
 
-    monkeypatch.setattr("scorer.scoring.model.artifact._quantize", broken_unless_a_third_is_fp32)
+    monkeypatch.setattr("scorer.scoring.model.artifact._quantize", broken_unless_a_third_is_kept)
     out = build_artifact(str(tiny_model), "rev-1", tmp_path / "model")
 
     fidelity = read_manifest(out)["fidelity"]
     assert fidelity["gate"] == "passed"
-    assert fidelity["fp32_fraction"] == round(1 / 3, 4)
+    assert fidelity["blockwise_fraction"] == round(1 / 3, 4)
     assert (fidelity["agreement"], fidelity["mean_abs_diff"]) == (1.0, 0.0)
     assert fidelity["sentences"] == len(heldout_sentences()) >= 150
-    assert [a["fp32_fraction"] for a in fidelity["attempts"]] == [0.1667, 0.25, 0.3333]
+    assert [a["blockwise_fraction"] for a in fidelity["attempts"]] == [0.1667, 0.25, 0.3333]
     assert fidelity["attempts"][0]["agreement"] < 0.98
 
 
@@ -234,6 +240,32 @@ def test_health_shows_the_gates_figures_and_warns_without_the_gate() -> None:
     summary, warnings = artifact_summary({"fidelity": {"gate": "skipped"}})
     assert summary == {"gate": "skipped"} and "--no-gate" in warnings[0]
     assert "predates the fidelity gate" in artifact_summary({})[1][0]
+    blockwise = {"fidelity": {"gate": "passed", "blockwise_fraction": 0.1667}}
+    assert artifact_summary(blockwise)[0] == {"gate": "passed", "fp32_fraction": 0.1667}
+
+
+def test_an_artifact_written_under_the_old_key_names_reads_under_the_new(
+    artifact: Path, tmp_path: Path
+) -> None:
+    import shutil as _shutil
+
+    old = tmp_path / "old"
+    _shutil.copytree(artifact, old)
+    manifest = json.loads((old / MANIFEST_NAME).read_text())
+    manifest["fp32_nodes"] = manifest.pop("blockwise_nodes")
+    fidelity = {"gate": "passed", "fp32_fraction": 0.25, "attempts": [{"fp32_fraction": 0.25}]}
+    manifest["fidelity"] = fidelity
+    (old / MANIFEST_NAME).write_text(json.dumps(manifest))
+
+    read = read_manifest(old)
+    assert read["blockwise_nodes"] == read_manifest(artifact)["blockwise_nodes"]
+    assert "fp32_nodes" not in read
+    assert read["fidelity"] == {
+        "gate": "passed",
+        "blockwise_fraction": 0.25,
+        "attempts": [{"blockwise_fraction": 0.25}],
+    }
+    assert OnnxClassifier(old, threads=1).labels == ["positive", "negative", "neutral"]
 
 
 def test_prepare_model_takes_the_model_and_revision_from_the_vault(

@@ -11,11 +11,22 @@ from scorer.market.calendar import NY, CalendarRangeError
 from scorer.storage.buckets import (
     Bucket,
     bucket_of,
-    buckets_between,
     first_whole_session_after,
+    session_buckets,
+    session_days_between,
     session_for,
     source_range,
 )
+
+
+def buckets_between(interval: str, start: datetime, end: datetime) -> list[Bucket]:
+    """The buckets whose start lies in [start, end), oldest first, empty ones included."""
+    return [
+        bucket
+        for day in session_days_between(start, end)
+        for bucket in session_buckets(interval, day)
+        if start <= bucket.start < end
+    ]
 
 
 def utc(*args: int) -> datetime:

@@ -42,18 +42,11 @@ ARTIFACT_FORMAT = (
     "activations int8 per row and block); word embeddings int8 per row; "
     "pooler, classifier fp32"
 )
-# The scheme before issue 12: kept MatMuls in fp32, word embeddings fp32. Built only
-# to compare against (bench/scoring.py shows it beside the current one).
-PREVIOUS_FORMAT = (
-    "onnx-int8-dynamic: MatMul weights int8 per output channel, activations "
-    "quantized per tensor at run time; the {k} of {n} weight MatMuls with the "
-    "largest activation quantization noise kept fp32; embeddings, pooler, classifier fp32"
-)
 BLOCK_SIZE = 32  # MatMulNBits block along K: 32 measured more faithful than 128 at equal speed
 ACCURACY_LEVEL = 4  # MatMulNBits: int8 compute, activations quantized per row and block
-# Fraction of weight MatMuls kept fp32: 1/6 is the 6 worst of MiniLM's 36, the
+# Fraction of weight MatMuls kept blockwise: 1/6 is the 6 worst of MiniLM's 36, the
 # smallest share that met the bounds (the sweep is in bench/README.md, "Levers").
-FP32_FRACTION = 1 / 6
+BLOCKWISE_FRACTION = 1 / 6
 # Calibration text for ranking activation outliers. Written for this module (no
 # licensed data): fidelity needs no labels, only realistic activations.
 CALIBRATION_TEXTS = (
@@ -77,12 +70,12 @@ CALIBRATION_TEXTS = (
 
 
 # The fidelity gate: the artifact must agree with the fp32 model on the held-out
-# sentences (DESIGN.md's bounds). When it does not, more of the worst MatMuls stay fp32,
-# one step at a time; past half of them the int8 artifact loses most of its memory and
+# sentences (DESIGN.md's bounds). When it does not, more of the worst MatMuls are kept
+# blockwise, one step at a time; past half of them the int8 artifact loses most of its memory and
 # speed advantage, so the build fails instead, with the figures.
 GATE_MIN_AGREEMENT = 0.98
 GATE_MAX_MEAN_ABS_DIFF = 0.02
-FP32_STEPS = (FP32_FRACTION, 1 / 4, 1 / 3, 1 / 2)
+BLOCKWISE_STEPS = (BLOCKWISE_FRACTION, 1 / 4, 1 / 3, 1 / 2)
 HELDOUT = Path(__file__).with_name("heldout_sentences.txt")
 
 
@@ -99,14 +92,12 @@ def heldout_sentences() -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
-def build_artifact(
-    source: str, revision: str | None, out_dir: Path, *, gate: bool = True, previous: bool = False
-) -> Path:
+def build_artifact(source: str, revision: str | None, out_dir: Path, *, gate: bool = True) -> Path:
     """Export ``source`` (hub id or local dir) to a quantized ONNX artifact in ``out_dir``.
 
     With ``gate`` (the default) the artifact is measured against the fp32 model on the
     held-out sentences and refused (FidelityGateError) if it misses the bounds at every
-    step of FP32_STEPS; the figures go into the manifest either way. ``gate=False``
+    step of BLOCKWISE_STEPS; the figures go into the manifest either way. ``gate=False``
     (``prepare-model --no-gate``) is for synthetic models whose labels mean nothing.
 
     torch/transformers/onnx are imported here, not at module import: they are
@@ -144,9 +135,9 @@ def build_artifact(
             ranked = _rank_by_activation_noise(fp32_path, tokenizer)
             base = {"source_model": source, "revision": revision or "unknown"}
             fidelity = _quantize_until_faithful(
-                fp32_path, ranked, stage, base, reference, sentences, previous=previous
+                fp32_path, ranked, stage, base, reference, sentences
             )
-        _write_manifest(stage, base, fidelity, len(ranked), previous=previous)
+        _write_manifest(stage, base, fidelity, len(ranked))
         for path in stage.iterdir():  # onnx writes external data as 0600
             os.chmod(path, 0o644)
         _move_into_place(stage, out_dir)
@@ -202,12 +193,9 @@ def _quiet_root_logger() -> Iterator[None]:
         root.setLevel(level)
 
 
-def _quantize(
-    fp32_path: Path, int8_path: Path, keep_fp32: list[str], *, previous: bool = False
-) -> None:
-    """int8 per-channel MatMul weights, except the ``keep_fp32`` nodes, which become
-    8-bit blockwise MatMulNBits nodes; word embeddings int8 per row. ``previous``
-    leaves the kept nodes and the embeddings fp32 (the scheme before issue 12)."""
+def _quantize(fp32_path: Path, int8_path: Path, blockwise: list[str]) -> None:
+    """int8 per-channel MatMul weights, except the ``blockwise`` nodes, which become
+    8-bit blockwise MatMulNBits nodes; word embeddings int8 per row."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -219,13 +207,11 @@ def _quantize(
             # MatMul only: ORT's own Gather quantization is per tensor, which doubled
             # the score error (0.008 -> 0.012); the embeddings get a per-row scheme below.
             op_types_to_quantize=["MatMul"],
-            nodes_to_exclude=keep_fp32,
+            nodes_to_exclude=blockwise,
             weight_type=QuantType.QInt8,
         )
-    if previous:
-        return
     model = onnx.load(str(int8_path))
-    _blockwise_matmuls(model, set(keep_fp32))
+    _blockwise_matmuls(model, set(blockwise))
     _int8_word_embeddings(model)
     used = {name for node in model.graph.node for name in node.input}
     kept = [init for init in model.graph.initializer if init.name in used]
@@ -355,26 +341,21 @@ def _quantize_until_faithful(
     base: dict[str, Any],
     reference: np.ndarray | None,
     sentences: list[str],
-    *,
-    previous: bool = False,
 ) -> dict[str, Any]:
     """Quantize into ``stage`` keeping ever more MatMuls out of per-tensor int8 until the
-    artifact meets the gate; return the figures (the manifest's ``fidelity``) or raise.
-    The keys still say "fp32" (``fp32_fraction``, ``fp32_nodes``): health and the
-    runbook show them, and they name the same choice, the nodes kept out of int8."""
+    artifact meets the gate; return the figures (the manifest's ``fidelity``) or raise."""
     import onnx
 
     attempts: list[dict[str, Any]] = []
-    for fraction in FP32_STEPS:
-        keep_fp32 = ranked[: round(len(ranked) * fraction)]
+    for fraction in BLOCKWISE_STEPS:
+        blockwise = ranked[: round(len(ranked) * fraction)]
         log.info(
-            "prepare-model: quantizing with %d of %d MatMuls kept fp32", len(keep_fp32), len(ranked)
+            "prepare-model: quantizing with %d of %d MatMuls kept blockwise",
+            len(blockwise),
+            len(ranked),
         )
         int8_path = fp32_path.with_name("int8.onnx")
-        if previous:
-            _quantize(fp32_path, int8_path, keep_fp32, previous=True)
-        else:
-            _quantize(fp32_path, int8_path, keep_fp32)
+        _quantize(fp32_path, int8_path, blockwise)
         onnx.save_model(
             onnx.load(str(int8_path)),
             str(stage / MODEL_NAME),
@@ -383,19 +364,19 @@ def _quantize_until_faithful(
             location=DATA_NAME,
             size_threshold=1024,
         )
-        step = {"fp32_fraction": round(fraction, 4), "fp32_nodes": keep_fp32}
+        step = {"blockwise_fraction": round(fraction, 4), "blockwise_nodes": blockwise}
         if reference is None:
             return {"gate": "skipped", **step}
         # Measured through the serving runtime itself, on the staged artifact.
-        _write_manifest(stage, base, {"gate": "measuring"}, len(ranked), previous=previous)
+        _write_manifest(stage, base, {"gate": "measuring"}, len(ranked))
         figures = measure_fidelity(stage, reference, sentences)
-        attempts.append({**figures, "fp32_fraction": step["fp32_fraction"]})
+        attempts.append({**figures, "blockwise_fraction": step["blockwise_fraction"]})
         if figures["agreement"] >= GATE_MIN_AGREEMENT and (
             figures["mean_abs_diff"] <= GATE_MAX_MEAN_ABS_DIFF
         ):
             return {"gate": "passed", **figures, **step, "attempts": attempts}
     tried = "; ".join(
-        f"{a['fp32_fraction']:.0%} fp32: agreement {a['agreement']:.2%}, "
+        f"{a['blockwise_fraction']:.0%} blockwise: agreement {a['agreement']:.2%}, "
         f"mean |diff| {a['mean_abs_diff']:.4f}"
         for a in attempts
     )
@@ -443,20 +424,14 @@ def measure_fidelity(
 
 
 def _write_manifest(
-    stage: Path,
-    base: dict[str, Any],
-    fidelity: dict[str, Any],
-    matmuls: int,
-    *,
-    previous: bool = False,
+    stage: Path, base: dict[str, Any], fidelity: dict[str, Any], matmuls: int
 ) -> None:
-    keep = fidelity.get("fp32_nodes", [])
-    form = PREVIOUS_FORMAT if previous else ARTIFACT_FORMAT
+    keep = fidelity.get("blockwise_nodes", [])
     manifest = {
         **base,
-        "format": form.format(k=len(keep), n=matmuls, block=BLOCK_SIZE),
-        "fp32_nodes": keep,
-        "fidelity": {k: v for k, v in fidelity.items() if k != "fp32_nodes"},
+        "format": ARTIFACT_FORMAT.format(k=len(keep), n=matmuls, block=BLOCK_SIZE),
+        "blockwise_nodes": keep,
+        "fidelity": {k: v for k, v in fidelity.items() if k != "blockwise_nodes"},
         "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "onnxruntime": ort.__version__,
         "sha256": _sha256(stage / MODEL_NAME),

@@ -56,7 +56,29 @@ def read_manifest(artifact_dir: Path) -> dict[str, Any]:
     missing = [key for key in MANIFEST_KEYS if key not in manifest]
     if missing:
         raise ValueError(f"{path} lacks keys: {', '.join(missing)}")
-    return manifest
+    return _renamed(manifest)
+
+
+# Keys of artifacts built before they said what they hold: the nodes kept out of
+# per-tensor int8 were named "fp32" (and were fp32 before issue 12; the format says).
+_OLD_KEYS = {"fp32_nodes": "blockwise_nodes", "fp32_fraction": "blockwise_fraction"}
+
+
+def _renamed(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest under today's key names, whatever names it was written with."""
+
+    def rename(part: dict[str, Any]) -> dict[str, Any]:
+        return {_OLD_KEYS.get(key, key): value for key, value in part.items()}
+
+    out = rename(manifest)
+    if isinstance(out.get("fidelity"), dict):
+        fidelity = rename(out["fidelity"])
+        if isinstance(fidelity.get("attempts"), list):
+            fidelity["attempts"] = [
+                rename(a) if isinstance(a, dict) else a for a in fidelity["attempts"]
+            ]
+        out["fidelity"] = fidelity
+    return out
 
 
 def _session_options(threads: int) -> ort.SessionOptions:
