@@ -1,7 +1,9 @@
-"""The read API (Bottle): public health, bearer-protected scores and feed health.
+"""The read API (Bottle): public health and OpenAPI document, the rest behind a bearer
+token (scorer/api/auth.py: the plugin and the one list of public routes).
 
 One module per group of routes, each with an ``install(app, ...)``; this module
-only assembles them. To add an endpoint, add a module here and install it below.
+only assembles them. To add an endpoint, add a module here and install it below; it
+needs the bearer token unless its path is in ``auth.PUBLIC_ROUTES``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from scorer.api import articles, compress, feeds, health, openapi, scores, tickers
+from scorer.api.auth import BearerAuth
 from scorer.api.http import install_errors
 from scorer.config.settings import Settings
 from scorer.scoring.model import ModelLoader
@@ -35,11 +38,14 @@ def create_app(
     engine = sessions.kw["bind"]
     assert isinstance(engine, Engine)
     health.install(app, settings, sessions=sessions, loader=loader, role=role, clock=clock)
-    scores.install(app, settings, engine)
+    scores.install(app, engine)
     feeds.install(app, settings, sessions)
     articles.install(app, settings, engine)
     tickers.install(app, settings, engine)
     openapi.install(app)
     install_errors(app)
-    app.install(compress.plugin())  # installed last: applied first, inside the error handling
+    # A plugin installed later wraps the route more closely: compress inside the error
+    # handling, and auth innermost, the first thing every protected route does.
+    app.install(compress.plugin())
+    app.install(BearerAuth(settings))
     return app

@@ -15,7 +15,7 @@ import bottle
 from sqlalchemy import Engine, Row, and_, exists, or_, select
 
 from scorer.api import params
-from scorer.api.http import BadRequest, authorize, iso, send_json
+from scorer.api.http import BadRequest, iso, send_json
 from scorer.config.settings import Settings
 from scorer.storage.tables import Article, ArticleTicker, ScoreEvent
 
@@ -27,7 +27,6 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
 
     @app.get("/v1/articles")
     def articles() -> str:
-        authorize(settings)
         raw_ticker = params.arg("ticker")
         ticker = params.ticker(raw_ticker) if (raw_ticker or "").strip() else None
         start, end = (

@@ -1,10 +1,9 @@
-"""What every route shares: JSON bodies, ETags, one error shape, bearer auth, and
-the mapping of a database outage to 503."""
+"""What every route shares: JSON bodies, ETags, one error shape, and the mapping of a
+database outage to 503 (bearer auth is the plugin in scorer/api/auth.py)."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 from collections.abc import Callable
@@ -14,7 +13,6 @@ from typing import Any
 import bottle
 from sqlalchemy import exc as sa_exc
 
-from scorer.config.settings import Settings
 from scorer.storage.db import is_outage
 
 log = logging.getLogger(__name__)
@@ -108,25 +106,6 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
     if value == "*":
         return True
     return any(tag.strip().removeprefix("W/") == etag for tag in value.split(",") if tag.strip())
-
-
-def authorize(settings: Settings) -> None:
-    """Raise 401 unless the request carries one of the service's bearer tokens (the
-    current one, or the next during a rotation). The header is read by `header`, safe
-    for any bytes: a non-UTF-8 byte is a 401, never a 500."""
-    scheme, _, token = header("Authorization").partition(" ")
-    given = token.strip().encode()
-    # compare_digest: the time taken must not tell how much of a token matched. Every
-    # token is compared, so the time does not tell which one matched either.
-    matched = False
-    for expected in settings.service_tokens:
-        matched |= hmac.compare_digest(given, expected.encode())
-    if scheme.lower() != "bearer" or not matched:
-        raise bottle.HTTPError(
-            401,
-            "a valid bearer token is required",
-            **{"WWW-Authenticate": 'Bearer realm="reasonator"'},
-        )
 
 
 def install_errors(app: bottle.Bottle) -> None:

@@ -2,8 +2,9 @@
 
 The document is plain data: ``SCHEMAS`` (bodies), ``PARAMETERS`` and ``paths()``.
 To document an endpoint, add its path below (and any schema it needs); the test
-(tests/test_openapi.py) fails for any route of the app the document does not list,
-and validates real responses of every endpoint against it.
+(tests/api/test_openapi.py) fails for any route of the app the document does not list
+and for any operation it lists that the app does not have, and validates real
+responses of every endpoint against it.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ the background with backoff, then hands every request to the real app.
 Why: with the runbook's config the bearer token, the Sentry DSN and the model revision
 are in the vault. The worker must bind ``$PORT`` within 60 s whether the vault answers
 or not, tell health why it is not ready, and never serve the read API without a token.
+Until then the public routes (``scorer.api.auth.PUBLIC_ROUTES``) answer 503, health with
+the reason, and every other path 401.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from scorer.api.auth import PUBLIC_ROUTES
+from scorer.api.http import RETRY_AFTER
 from scorer.config.settings import ConfigError, Settings, with_vault
 
 log = logging.getLogger(__name__)
@@ -86,12 +90,18 @@ class Booting:
         app = self._app
         if app is not None:
             return app(environ, start_response)
-        if environ.get("PATH_INFO") == HEALTH_PATH:
+        path = environ.get("PATH_INFO")
+        if path == HEALTH_PATH:
             body = {"status": "warming_up", "model_loaded": False, "reason": self.reason}
             return _json(
                 start_response, "503 Service Unavailable", body, ("Cache-Control", "no-store")
             )
-        # No token is known yet, so nothing but health can be authorized.
+        if path in PUBLIC_ROUTES:  # needs no token, but only the real app can answer it
+            body = {"error": "unavailable", "message": "the service is starting; retry later"}
+            return _json(
+                start_response, "503 Service Unavailable", body, ("Retry-After", str(RETRY_AFTER))
+            )
+        # No token is known yet, so no other route can be authorized.
         body = {"error": "unauthorized", "message": "a valid bearer token is required"}
         return _json(
             start_response,

@@ -3,8 +3,8 @@
 
 The worker serves at once. When its settings are complete (no vault, or the vault
 has answered) it builds the Service there and then; otherwise a ``Booting`` app
-answers health 503 with the reason and everything else 401 while the vault is read
-in the background with backoff (``scorer/process/boot.py``).
+answers health 503 with the reason, the other public routes 503 and everything else
+401 while the vault is read in the background with backoff (``scorer/process/boot.py``).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,9 +11,11 @@ from webtest import TestApp
 
 from jobs.score import score_pending
 from scorer.api import create_app
+from scorer.api.auth import PUBLIC_ROUTES
 from scorer.config.settings import Settings
 from scorer.ingest.items import FeedItem
 from scorer.ingest.tickers import Tag
+from scorer.process.boot import HEALTH_PATH, Booting
 from scorer.scoring.model import ModelLoader
 from scorer.scoring.model.transformers_runtime import TransformersClassifier
 from scorer.storage.store import store_items
@@ -83,6 +86,50 @@ def test_scores_need_the_bearer_token(app: TestApp, headers: dict[str, str]) -> 
     assert response.json["error"] == "unauthorized"
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert TOKEN not in response.text
+
+
+def _path(rule: str) -> str:
+    """A route's rule with each wildcard filled with a plausible value."""
+    return re.sub(r"<\w*(:(\w+))?[^>]*>", lambda m: "1" if m[2] == "int" else "AAPL", rule)
+
+
+UNAUTHORIZED = {"error": "unauthorized", "message": "a valid bearer token is required"}
+
+
+def test_every_route_but_the_public_ones_needs_the_bearer_token(app: TestApp) -> None:
+    routes = app.app.routes
+    assert {route.rule for route in routes} >= PUBLIC_ROUTES, "a public route the app lacks"
+    # Booting compares the public routes with PATH_INFO: they must be literal paths.
+    assert not any("<" in rule for rule in PUBLIC_ROUTES)
+    for route in routes:
+        path, public = _path(route.rule), route.rule in PUBLIC_ROUTES
+        for headers in ({}, {"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": TOKEN}):
+            response = app.request(path, method=route.method, headers=headers, expect_errors=True)
+            if public:
+                assert response.status_int != 401, (route.rule, headers)
+                continue
+            assert response.status_int == 401, (route.rule, headers)
+            assert response.json == UNAUTHORIZED
+            assert response.headers["WWW-Authenticate"] == 'Bearer realm="reasonator"'
+        answer = app.request(path, method=route.method, headers=AUTH, expect_errors=True)
+        assert answer.status_int != 401, route.rule
+
+
+def test_while_booting_the_public_routes_answer_503_and_every_other_401(app: TestApp) -> None:
+    booting = TestApp(Booting(dict, lambda settings: app.app))  # not started: never ready
+    assert HEALTH_PATH in PUBLIC_ROUTES
+    for route in app.app.routes:
+        path = _path(route.rule)
+        response = booting.request(path, method=route.method, headers=AUTH, expect_errors=True)
+        if route.rule in PUBLIC_ROUTES:
+            assert response.status_int == 503, route.rule
+        else:
+            assert response.status_int == 401, route.rule
+            assert response.json == UNAUTHORIZED
+            assert response.headers["WWW-Authenticate"] == 'Bearer realm="reasonator"'
+    assert booting.get(HEALTH_PATH, status=503).json["status"] == "warming_up"
+    unready = booting.get("/v1/openapi.json", status=503)
+    assert unready.json["error"] == "unavailable" and int(unready.headers["Retry-After"]) > 0
 
 
 @pytest.mark.parametrize(
