@@ -13,13 +13,13 @@ from collections.abc import Callable
 
 import bottle
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from scorer.api import articles, compress, feeds, health, openapi, scores, tickers
 from scorer.api.auth import BearerAuth
 from scorer.api.http import install_errors
 from scorer.config.settings import Settings
 from scorer.scoring.model import ModelLoader
+from scorer.storage.db import make_session_factory
 
 __all__ = ["create_app"]
 
@@ -27,7 +27,7 @@ __all__ = ["create_app"]
 def create_app(
     settings: Settings,
     *,
-    sessions: sessionmaker[Session],
+    engine: Engine,
     loader: ModelLoader,
     role: Callable[[], str] = lambda: "scheduler",
     clock: Callable[[], float] = time.monotonic,
@@ -35,8 +35,7 @@ def create_app(
     """Build the WSGI app. Nothing here touches the network or loads a model."""
     app = bottle.Bottle()
     app.config["json.enable"] = False  # every route serialises itself (ETags need the bytes)
-    engine = sessions.kw["bind"]
-    assert isinstance(engine, Engine)
+    sessions = make_session_factory(engine)
     health.install(app, settings, sessions=sessions, loader=loader, role=role, clock=clock)
     scores.install(app, engine)
     feeds.install(app, settings, sessions)

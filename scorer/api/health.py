@@ -17,6 +17,7 @@ from scorer import __version__
 from scorer.api.http import send_json
 from scorer.config.settings import Settings
 from scorer.scoring.model import ModelLoader
+from scorer.scoring.model.base import runtime_health
 from scorer.storage.capacity import measure
 from scorer.storage.store import open_jobs, queue_depth
 
@@ -47,7 +48,7 @@ def install(
             return send_json(body, status=503)
         depth = probe.get(classifier.model_id, classifier.revision)
         down = probe.down_for()
-        artifact, warnings = artifact_summary(getattr(classifier, "manifest", None))
+        fields, warnings = runtime_health(classifier)
         body = {
             "status": "ok",
             "model_loaded": True,
@@ -61,7 +62,7 @@ def install(
             "role": role(),
             "database": "ok" if down is None else "unreachable",
             "storage": usage.get(),
-            "artifact": artifact,
+            **fields,
             **({"warnings": warnings} if warnings else {}),
         }
         if down is not None and down >= settings.db_outage_grace:
@@ -78,29 +79,6 @@ def public_model_id(model_id: str) -> str:
     shows no filesystem path."""
     path = Path(model_id)
     return path.name if path.is_absolute() or path.is_dir() else model_id
-
-
-def artifact_summary(manifest: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[str]]:
-    """What health shows of the served artifact: the fidelity gate's figures, and a
-    warning when it was built without the gate. None when no artifact is served."""
-    if manifest is None:
-        return None, ["no prepared artifact: serving with transformers (run prepare-model)"]
-    fidelity = manifest.get("fidelity") or {"gate": "not recorded"}
-    summary = {
-        key: fidelity[key]
-        for key in ("gate", "agreement", "mean_abs_diff", "sentences")
-        if key in fidelity
-    }
-    if "blockwise_fraction" in fidelity:  # health's name for it predates the scheme
-        summary["fp32_fraction"] = fidelity["blockwise_fraction"]
-    warnings = []
-    if summary["gate"] == "skipped":
-        warnings.append(
-            "artifact built with --no-gate: its fidelity to the fp32 model was not measured"
-        )
-    elif summary["gate"] != "passed":
-        warnings.append("artifact predates the fidelity gate: rebuild it with prepare-model")
-    return summary, warnings
 
 
 _ABSOLUTE_PATH = re.compile(r"(?<![\w:/])(?:/[^\s'\"/,;:]+)+/?")

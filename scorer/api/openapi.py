@@ -14,8 +14,14 @@ from typing import Any
 import bottle
 
 from scorer import __version__
+from scorer.api.history import DEFAULT_WINDOW, WINDOWS
 from scorer.api.http import ERRORS, dumps, send
 from scorer.ingest.tickers import REASONS
+from scorer.scoring.model.base import LABELS
+from scorer.scoring.segments import HEADLINE, SUMMARY
+from scorer.scoring.sentiment import SCOPE_ARTICLE, SCOPE_TICKER
+from scorer.storage.buckets import INTERVALS
+from scorer.storage.rollups import BASES
 
 J = dict[str, Any]
 
@@ -40,6 +46,11 @@ _UNIT = {"type": "number", "minimum": 0, "maximum": 1}
 _NULLABLE_STR = {"type": ["string", "null"]}
 _NULLABLE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
 _TAGGED_BY = {"type": "string", "enum": list(REASONS)}
+# Each list comes from the module that owns it: the document cannot drift from the code.
+_LABEL = {"type": "string", "enum": list(LABELS)}
+_INTERVAL = {"type": "string", "enum": list(INTERVALS)}
+_BASIS = {"type": "string", "enum": list(BASES)}
+_WINDOW = {"type": "string", "enum": list(WINDOWS)}
 
 _SCORE_ITEM: J = {
     "ticker": _STR,
@@ -55,7 +66,7 @@ _SCORE_ITEM: J = {
     },
     "scope": {
         "type": "string",
-        "enum": ["ticker", "article"],
+        "enum": [SCOPE_TICKER, SCOPE_ARTICLE],
         "description": "ticker: from the text about the ticker; article: the article's "
         "score (the text does not name the ticker: tagged by its feed or by data)",
     },
@@ -69,9 +80,9 @@ SCHEMAS: J = {
     "Error": _obj(
         {"error": {"type": "string", "enum": sorted(set(ERRORS.values()))}, "message": _STR}
     ),
-    "Probabilities": _obj({"positive": _UNIT, "negative": _UNIT, "neutral": _UNIT}),
+    "Probabilities": _obj(dict.fromkeys(LABELS, _UNIT)),
     "Model": _obj({"id": _STR, "revision": _STR}),
-    "Label": {"type": "string", "enum": ["positive", "negative", "neutral"]},
+    "Label": _LABEL,
     "Score": {"type": "number", "minimum": -1, "maximum": 1},
     "ArticleRef": _obj(
         {"headline": _STR, "url": _NULLABLE_STR, "source": _STR, "published_at": _INSTANT}
@@ -79,7 +90,7 @@ SCHEMAS: J = {
     "Highlight": _obj(
         {
             "text": _STR,
-            "in": {"type": "string", "enum": ["headline", "summary"]},
+            "in": {"type": "string", "enum": [HEADLINE, SUMMARY]},
             "start": {"type": "integer", "minimum": 0},
             "end": {"type": "integer", "minimum": 0},
             "label": _ref("Label"),
@@ -97,7 +108,7 @@ SCHEMAS: J = {
     ),
     "Window": _obj(
         {
-            "span": {"type": "string", "enum": ["1h", "24h", "7d"]},
+            "span": _WINDOW,
             "from": _INSTANT,
             "count": {"type": "integer", "minimum": 0},
             "mean": {"oneOf": [{"type": "null"}, _ref("Score")]},
@@ -121,8 +132,8 @@ SCHEMAS: J = {
     "Buckets": _obj(
         {
             "ticker": _STR,
-            "interval": {"type": "string", "enum": ["15m", "1h", "session"]},
-            "basis": {"type": "string", "enum": ["known", "published"]},
+            "interval": _INTERVAL,
+            "basis": _BASIS,
             "from": _INSTANT,
             "to": _INSTANT,
             "data": {"type": "array", "items": _ref("Bucket")},
@@ -259,17 +270,17 @@ PARAMETERS: J = {
         "interval",
         "buckets from the roll-ups instead of raw events (15m <= 31 days, 1h <= 366 days, "
         "session <= 10 years)",
-        {"type": "string", "enum": ["15m", "1h", "session"]},
+        _INTERVAL,
     ),
     "Basis": _param(
         "basis",
         "with interval: known (when a score was first known, default) or published",
-        {"type": "string", "enum": ["known", "published"]},
+        _BASIS,
     ),
     "Window": _param(
         "window",
-        "the rolling aggregate on each item (default 24h)",
-        {"type": "string", "enum": ["1h", "24h", "7d"]},
+        f"the rolling aggregate on each item (default {DEFAULT_WINDOW})",
+        _WINDOW,
     ),
     "Cursor": _param("cursor", "next_cursor of the previous page, as it is", {"type": "string"}),
     "IfNoneMatch": {

@@ -8,11 +8,11 @@ import bottle
 
 from scorer.api.http import BadRequest, wsgi_text
 from scorer.ingest.tickers import parse_ticker, parse_tickers
+from scorer.scoring.model.base import LABELS
 
 MAX_TICKERS = 50
 DEFAULT_LIMIT, MAX_LIMIT = 500, 5_000
 EARLIEST = datetime.min.replace(tzinfo=UTC)
-LABELS = ("positive", "negative", "neutral")
 
 
 def arg(name: str) -> str | None:

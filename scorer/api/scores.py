@@ -30,7 +30,9 @@ def install(app: bottle.Bottle, engine: Engine) -> None:
     def latest() -> str:
         tickers = params.tickers(params.arg("tickers"))
         least = params.min_relevance(params.arg("min_relevance"))
-        window = history.choice("window", params.arg("window"), tuple(history.WINDOWS), "24h")
+        window = history.choice(
+            "window", params.arg("window"), tuple(history.WINDOWS), history.DEFAULT_WINDOW
+        )
         items = latest_items.get(tickers, window, least)
         # Assembled from per-ticker JSON texts: the same bytes as send_json would write.
         data = ",".join(text for text in items.values() if text is not None)

@@ -150,7 +150,7 @@ class Service:
         lock = self.lock
         return create_app(
             self.settings,
-            sessions=self.sessions,
+            engine=self.engine,
             loader=self.loader,
             role=lambda: "scheduler" if lock.held else "reader",
         )

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from webtest import TestApp
 
 from jobs.score import score_pending
@@ -33,13 +34,13 @@ def loader(settings: Settings) -> ModelLoader:
 
 
 @pytest.fixture
-def app(settings: Settings, sessions, loader: ModelLoader) -> TestApp:  # type: ignore[no-untyped-def]
-    return TestApp(create_app(settings, sessions=sessions, loader=loader))
+def app(settings: Settings, engine: Engine, loader: ModelLoader) -> TestApp:
+    return TestApp(create_app(settings, engine=engine, loader=loader))
 
 
-def test_health_is_503_warming_up_until_the_model_loads(settings: Settings, sessions) -> None:  # type: ignore[no-untyped-def]
+def test_health_is_503_warming_up_until_the_model_loads(settings: Settings, engine: Engine) -> None:
     loader = ModelLoader(lambda: (_ for _ in ()).throw(OSError("no such model: x/y")))
-    app = TestApp(create_app(settings, sessions=sessions, loader=loader))
+    app = TestApp(create_app(settings, engine=engine, loader=loader))
 
     before = app.get("/v1/health", status=503).json
     assert before == {"status": "warming_up", "model_loaded": False}
@@ -61,6 +62,24 @@ def test_health_is_200_with_the_contract_fields_once_loaded(
     assert body["queue_depth"] == {"pending": 0, "rescore_jobs": 0}
     assert isinstance(body["uptime_seconds"], int) and body["version"] == "1.0.0"
     assert response.headers["Cache-Control"] == "no-store"
+    # The transformers runtime declares its health: no artifact, and how to build one.
+    assert body["artifact"] is None and "run prepare-model" in body["warnings"][0]
+
+
+def test_health_shows_what_the_runtime_declares(settings: Settings, engine: Engine) -> None:
+    class Declaring:
+        model_id, revision, labels = "x/y", "r1", ["positive", "negative", "neutral"]
+
+        def predict_proba(self, texts: list[str]) -> object:
+            raise AssertionError("health scores nothing")
+
+        def health(self) -> tuple[dict[str, object], list[str]]:
+            return {"runtime": {"kind": "declaring"}}, ["a runtime's own warning"]
+
+    loader = ModelLoader.loaded(Declaring())  # type: ignore[arg-type]
+    body = TestApp(create_app(settings, engine=engine, loader=loader)).get("/v1/health").json
+    assert body["runtime"] == {"kind": "declaring"} and "artifact" not in body
+    assert body["warnings"] == ["a runtime's own warning"]
 
 
 def test_the_model_loader_retries_until_it_succeeds(settings: Settings) -> None:
@@ -201,10 +220,10 @@ def test_a_missing_database_is_a_json_503_that_leaks_nothing(
     loader: ModelLoader,
     tmp_path,  # type: ignore[no-untyped-def]
 ) -> None:
-    from scorer.storage.db import make_engine, make_session_factory
+    from scorer.storage.db import make_engine
 
     broken = make_engine(f"sqlite:///{tmp_path}/missing-dir/secret-name.db")
-    app = TestApp(create_app(settings, sessions=make_session_factory(broken), loader=loader))
+    app = TestApp(create_app(settings, engine=broken, loader=loader))
 
     response = app.get("/v1/scores/latest?tickers=AAPL", headers=AUTH, status=503)
     assert response.json == {

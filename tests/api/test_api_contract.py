@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import Engine
 from webtest import TestApp
 
 from jobs.score import score_pending
@@ -29,8 +30,8 @@ def loader(settings: Settings) -> ModelLoader:
 
 
 @pytest.fixture
-def app(settings: Settings, sessions, loader: ModelLoader) -> TestApp:  # type: ignore[no-untyped-def]
-    return TestApp(create_app(settings, sessions=sessions, loader=loader))
+def app(settings: Settings, engine: Engine, loader: ModelLoader) -> TestApp:
+    return TestApp(create_app(settings, engine=engine, loader=loader))
 
 
 @pytest.fixture
@@ -164,7 +165,7 @@ def test_health_turns_degraded_after_the_grace_period_and_recovers_by_itself(
     app = TestApp(
         create_app(
             replace(settings, db_outage_grace=60),
-            sessions=sessions,
+            engine=engine,
             loader=loader,
             clock=lambda: now[0],
         )
@@ -193,8 +194,7 @@ def test_public_health_names_a_local_model_directory_without_its_path(
 
 
 def test_a_model_path_that_does_not_exist_is_a_clear_health_reason(
-    settings: Settings,
-    sessions,  # type: ignore[no-untyped-def]
+    settings: Settings, engine: Engine
 ) -> None:
     from scorer.scoring.model import load_classifier
 
@@ -203,7 +203,7 @@ def test_a_model_path_that_does_not_exist_is_a_clear_health_reason(
     loader.stop()  # one attempt, no retry wait
     loader.run()
     body = (
-        TestApp(create_app(missing, sessions=sessions, loader=loader))
+        TestApp(create_app(missing, engine=engine, loader=loader))
         .get("/v1/health", status=503)
         .json
     )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from sqlalchemy import Engine
 from webtest import TestApp
 
 from jobs.score import score_pending
@@ -29,8 +30,8 @@ def loader(settings: Settings) -> ModelLoader:
 
 
 @pytest.fixture
-def app(settings: Settings, sessions, loader: ModelLoader) -> TestApp:  # type: ignore[no-untyped-def]
-    return TestApp(create_app(settings, sessions=sessions, loader=loader))
+def app(settings: Settings, engine: Engine, sessions, loader: ModelLoader) -> TestApp:  # type: ignore[no-untyped-def]
+    return TestApp(create_app(settings, engine=engine, loader=loader))
 
 
 def _add(sessions, loader: ModelLoader, items: list, now: datetime = NOW) -> None:  # type: ignore[no-untyped-def,type-arg]
@@ -151,6 +152,7 @@ def test_a_bad_articles_parameter_is_a_400_naming_it(app: TestApp, query: str, n
 
 def test_tickers_list_the_watchlist_with_coverage(
     settings: Settings,
+    engine: Engine,
     sessions,
     loader: ModelLoader,  # type: ignore[no-untyped-def]
 ) -> None:
@@ -165,7 +167,7 @@ def test_tickers_list_the_watchlist_with_coverage(
     )
     app = TestApp(
         create_app(
-            replace(settings, tickers=frozenset({"AAPL", "NVDA"})), sessions=sessions, loader=loader
+            replace(settings, tickers=frozenset({"AAPL", "NVDA"})), engine=engine, loader=loader
         )
     )
     with time_machine.travel(NOW + timedelta(minutes=5), tick=False):

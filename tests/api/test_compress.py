@@ -7,7 +7,7 @@ import io
 import json
 
 import pytest
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine
 from webtest import TestApp
 
 from scorer.api import create_app
@@ -22,9 +22,9 @@ HISTORY = "/v1/scores/history?ticker=AAPL&interval=15m&from=2026-11-16&to=2026-1
 
 
 @pytest.fixture
-def app(settings: Settings, sessions: sessionmaker[Session]) -> TestApp:
+def app(settings: Settings, engine: Engine) -> TestApp:
     never = ModelLoader(lambda: (_ for _ in ()).throw(OSError("not needed")))
-    return TestApp(create_app(settings, sessions=sessions, loader=never))
+    return TestApp(create_app(settings, engine=engine, loader=never))
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import time_machine
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from webtest import TestApp
 
@@ -18,9 +19,9 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def app(settings: Settings, sessions: sessionmaker[Session]) -> TestApp:
+def app(settings: Settings, engine: Engine) -> TestApp:
     never = ModelLoader(lambda: (_ for _ in ()).throw(OSError("not needed")))
-    return TestApp(create_app(settings, sessions=sessions, loader=never))
+    return TestApp(create_app(settings, engine=engine, loader=never))
 
 
 @pytest.fixture
@@ -172,13 +173,16 @@ def test_latest_carries_a_rolling_window_from_the_roll_ups(
 
 
 def test_a_newly_stored_score_shows_in_history_within_a_second(
-    settings: Settings, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = [0.0]
     real = history.ResponseCache
     monkeypatch.setattr(history, "ResponseCache", lambda: real(clock=lambda: clock[0]))
     never = ModelLoader(lambda: (_ for _ in ()).throw(OSError("not needed")))
-    app = TestApp(create_app(settings, sessions=sessions, loader=never))
+    app = TestApp(create_app(settings, engine=engine, loader=never))
     day = {"interval": "session", "from": "2026-11-24", "to": "2026-11-25"}
     assert get(app, **day)["data"][0]["count"] == 0
     published = ny(2026, 11, 24, 11, 0)

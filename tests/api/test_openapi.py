@@ -15,6 +15,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 from openapi_spec_validator import validate as validate_openapi
+from sqlalchemy import Engine
 from webtest import TestApp
 
 from jobs.score import score_pending
@@ -39,7 +40,7 @@ def loader(settings: Settings) -> ModelLoader:
 
 
 @pytest.fixture
-def app(settings: Settings, sessions, loader: ModelLoader) -> TestApp:  # type: ignore[no-untyped-def]
+def app(settings: Settings, engine: Engine, sessions, loader: ModelLoader) -> TestApp:  # type: ignore[no-untyped-def]
     with sessions.begin() as session:
         store_items(
             session,
@@ -48,7 +49,7 @@ def app(settings: Settings, sessions, loader: ModelLoader) -> TestApp:  # type: 
         )
     assert loader.classifier is not None
     score_pending(sessions, loader.classifier, now=lambda: NOW)
-    return TestApp(create_app(settings, sessions=sessions, loader=loader))
+    return TestApp(create_app(settings, engine=engine, loader=loader))
 
 
 def _resolve(node: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from webtest import TestApp
 
@@ -358,6 +358,7 @@ def test_a_parse_warning_names_the_feed(
 
 def test_the_feeds_endpoint_lists_health_without_query_strings(
     settings,  # type: ignore[no-untyped-def]
+    engine: Engine,
     sessions: sessionmaker[Session],
     http: requests.Session,
     feed_server: StubServer,
@@ -372,7 +373,7 @@ def test_the_feeds_endpoint_lists_health_without_query_strings(
     gone = FeedSpec(feed_server.url("/gone.xml"), name="Gone wire", kind="wire")
     ingest(sessions, http, [good, gone], WATCH, now=datetime.now(UTC), policy=FAST)
     configured = replace(settings, feeds=(good, gone))
-    app = TestApp(create_app(configured, sessions=sessions, loader=ModelLoader(lambda: None)))
+    app = TestApp(create_app(configured, engine=engine, loader=ModelLoader(lambda: None)))
 
     app.get("/v1/feeds", status=401)
     body = app.get("/v1/feeds", headers={"Authorization": f"Bearer {TOKEN}"}).json

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from webtest import TestApp
@@ -54,9 +54,9 @@ def _count(sessions: sessionmaker[Session], table: Any) -> int:
 
 
 @pytest.fixture
-def app(settings: Settings, sessions: sessionmaker[Session]) -> TestApp:
+def app(settings: Settings, engine: Engine) -> TestApp:
     never = ModelLoader(lambda: (_ for _ in ()).throw(OSError("not needed")))
-    return TestApp(create_app(settings, sessions=sessions, loader=never))
+    return TestApp(create_app(settings, engine=engine, loader=never))
 
 
 def test_detail_past_its_age_goes_and_the_buckets_stay(

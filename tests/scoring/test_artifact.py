@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from scorer.api.health import artifact_summary
 from scorer.config.settings import Settings
 from scorer.scoring.model import ArtifactMismatch, ModelLoader, load_classifier
 from scorer.scoring.model.artifact import (
@@ -22,6 +21,7 @@ from scorer.scoring.model.onnx_runtime import (
     MANIFEST_KEYS,
     MANIFEST_NAME,
     OnnxClassifier,
+    artifact_summary,
     read_manifest,
 )
 from scorer.scoring.model.transformers_runtime import TransformersClassifier

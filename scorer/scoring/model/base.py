@@ -4,7 +4,7 @@ batch of sentences into probabilities the same way in each runtime."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -23,6 +23,17 @@ class Classifier(Protocol):
     labels: list[str]  # index -> label name, from config.id2label
 
     def predict_proba(self, texts: list[str]) -> np.ndarray: ...
+
+
+# What a runtime adds to health: (fields of the body, warnings). A runtime declares it
+# with a ``health()`` method; one without says nothing.
+RuntimeHealth = tuple[dict[str, Any], list[str]]
+
+
+def runtime_health(classifier: Classifier) -> RuntimeHealth:
+    """The health fields and warnings the classifier's runtime declares."""
+    declared = getattr(classifier, "health", None)
+    return declared() if callable(declared) else ({}, [])
 
 
 def check_labels(labels: Sequence[str]) -> list[str]:

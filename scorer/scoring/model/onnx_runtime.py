@@ -29,6 +29,7 @@ from tokenizers import Tokenizer
 from scorer.scoring.model.base import (
     BATCH_SIZE,
     MAX_TOKENS,
+    RuntimeHealth,
     check_labels,
     length_sorted_batches,
     softmax,
@@ -106,7 +107,7 @@ class OnnxClassifier:
     def __init__(self, artifact_dir: Path, *, threads: int) -> None:
         artifact_dir = Path(artifact_dir)
         manifest = read_manifest(artifact_dir)
-        self.manifest: dict[str, Any] = manifest  # health shows its fidelity figures
+        self.manifest: dict[str, Any] = manifest
         self.model_id: str = manifest["source_model"]
         self.revision: str = manifest["revision"]
         config = json.loads((artifact_dir / "config.json").read_text(encoding="utf-8"))
@@ -150,6 +151,11 @@ class OnnxClassifier:
                 self._max_length = max_length
             return self._tokenizer.encode_batch(texts)
 
+    def health(self) -> RuntimeHealth:
+        """Health's ``artifact``: the fidelity gate's figures, with its warnings."""
+        summary, warnings = artifact_summary(self.manifest)
+        return {"artifact": summary}, warnings
+
     def predict_proba(
         self, texts: list[str], *, max_length: int = MAX_TOKENS, batch_size: int = BATCH_SIZE
     ) -> np.ndarray:
@@ -182,3 +188,24 @@ class OnnxClassifier:
             (logits,) = self._session.run(["logits"], feeds)
             out[idx] = softmax(logits)
         return out
+
+
+def artifact_summary(manifest: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """What health shows of the served artifact: the fidelity gate's figures, and a
+    warning when it was built without the gate."""
+    fidelity = manifest.get("fidelity") or {"gate": "not recorded"}
+    summary = {
+        key: fidelity[key]
+        for key in ("gate", "agreement", "mean_abs_diff", "sentences")
+        if key in fidelity
+    }
+    if "blockwise_fraction" in fidelity:  # health's name for it predates the scheme
+        summary["fp32_fraction"] = fidelity["blockwise_fraction"]
+    warnings = []
+    if summary["gate"] == "skipped":
+        warnings.append(
+            "artifact built with --no-gate: its fidelity to the fp32 model was not measured"
+        )
+    elif summary["gate"] != "passed":
+        warnings.append("artifact predates the fidelity gate: rebuild it with prepare-model")
+    return summary, warnings

@@ -11,6 +11,7 @@ import numpy as np
 from scorer.scoring.model.base import (
     BATCH_SIZE,
     MAX_TOKENS,
+    RuntimeHealth,
     check_labels,
     length_sorted_batches,
     softmax,
@@ -40,6 +41,12 @@ class TransformersClassifier:
         self.model_id = source
         self.revision = revision or "unknown"
         self.batch_size = batch_size
+
+    def health(self) -> RuntimeHealth:
+        """Health says no artifact is served, and how to build one."""
+        return {"artifact": None}, [
+            "no prepared artifact: serving with transformers (run prepare-model)"
+        ]
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Softmax probabilities, one row per text, in input order."""
