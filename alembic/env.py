@@ -6,7 +6,7 @@ import sys
 from logging.config import fileConfig
 
 from alembic import context
-from scorer.config.settings import ConfigError, database_url_from_env
+from scorer.config.settings import ConfigError, Purpose, load_settings
 from scorer.storage.db import check_reachable, make_engine
 from scorer.storage.tables import Base
 
@@ -19,7 +19,7 @@ target_metadata = Base.metadata
 
 def run_migrations_offline() -> None:
     context.configure(
-        url=database_url_from_env(),
+        url=load_settings(Purpose.MIGRATE).database_url,
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
@@ -35,7 +35,7 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     try:
-        url = database_url_from_env()
+        url = load_settings(Purpose.MIGRATE).database_url
         check_reachable(url)
     except ConfigError as exc:
         # The release phase's log: one line naming DATABASE_URL and the host, no traceback.

@@ -1,13 +1,16 @@
 """Settings: read once from the environment, validated, frozen.
 
-This is the only module that reads ``os.environ``. Every setting is declared once,
-in ``SETTINGS`` below (variable, default, parser, one-line doc); ``from_env`` reads
-them all from that table, and a test holds the README's table to it.
+This is the only module that reads ``os.environ``. Every setting is declared once, as a
+field of ``Settings`` whose ``variable(...)`` metadata gives its environment variable,
+default, parser and one-line doc; ``SETTINGS`` is derived from those fields,
+``from_env`` reads them all from it, and a test holds the README's table to it.
 
 Settings may also come from the Infisical vault (``scorer.config.vault``) when the bootstrap
-keys are set: ``load_settings`` reads it once (CLI, build), the web worker reads it in
-the background with retries (``scorer.process.boot``). A variable set in the
-environment wins over the vault's value.
+keys are set. Every process builds its settings with ``load_settings(purpose)``: the
+``Purpose`` says whether the vault is read and whether the settings must be complete
+(the web worker first takes the bootstrap, then reads the vault in the background with
+retries, ``scorer.process.boot``). A variable set in the environment wins over the
+vault's value.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import logging
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -52,6 +56,18 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
+class VaultUnreadable(ConfigError):
+    """The vault could not be read: down, unreachable, or refusing the credentials. An
+    outage to retry (the web worker does), told apart from a malformed setting; the CLI
+    reports it like one. ``reason`` is short and safe for health and logs."""
+
+    def __init__(self, reason: str, *, reachable: bool, authenticated: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.reachable = reachable
+        self.authenticated = authenticated
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable: where it lands, its default, how it is parsed."""
@@ -64,6 +80,41 @@ class Setting:
     shown: str  # the default as the README shows it
     aliases: tuple[str, ...] = ()  # older names still accepted
     secret: bool = False  # never echoed, never in repr
+
+
+_METADATA = "setting"  # the key of a Settings field's metadata that holds its Setting
+
+
+def variable(
+    name: str,
+    default: Any,
+    parse: Callable[[str], Any],
+    doc: str,
+    shown: str,
+    *,
+    aliases: tuple[str, ...] = (),
+    secret: bool = False,
+) -> dict[str, Setting]:
+    """A ``Settings`` field's metadata: the environment variable that sets it (the
+    field's name is filled in by ``declared``)."""
+    setting = Setting(name, "", default, parse, doc, shown, aliases=aliases, secret=secret)
+    return {_METADATA: setting}
+
+
+def declared(cls: type) -> tuple[Setting, ...]:
+    """The settings a dataclass declares, in field order: each field's ``variable(...)``.
+    A field without one, or two fields reading one variable, is a TypeError at import."""
+    found: list[Setting] = []
+    for f in fields(cls):
+        setting = f.metadata.get(_METADATA)
+        if not isinstance(setting, Setting):
+            raise TypeError(f"{cls.__name__}.{f.name} declares no variable(...)")
+        found.append(replace(setting, field=f.name))
+    names = [n for s in found for n in (s.name, *s.aliases)]
+    if len(names) != len(set(names)):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise TypeError(f"{cls.__name__}: variables read by two fields: {', '.join(twice)}")
+    return tuple(found)
 
 
 def _int(low: int, high: int) -> Callable[[str], int]:
@@ -198,165 +249,162 @@ def database_host(url: str) -> str:
     return f"{host}:{port}"
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("DATABASE_URL", "database_url", SQLITE_DEFAULT, database_url,
-            "`postgres://…` (Heroku's form) or `postgresql://…` use Postgres through "
-            "psycopg 3; `sqlite:///path.db` another SQLite file",
-            "unset: SQLite file `reasonator.db`", secret=True),
-    Setting("FINBERT_MODEL", "finbert_model", "ProsusAI/finbert", str,
-            "a hub model id, or a local directory written by `save_pretrained`",
-            "`ProsusAI/finbert`"),
-    Setting("FINBERT_MODEL_SHA", "finbert_model_sha", "unknown", _revision,
-            "the model revision (commit sha or tag) to load; `unknown` loads unpinned, "
-            "with a warning", "`unknown`"),
-    Setting("RACK_SERVICE_TOKEN", "service_token", None, str,
-            "bearer token for the read API (see below for its form)", "unset", secret=True),
-    Setting("SENTRY_DSN", "sentry_dsn", None, str,
-            "send errors to Sentry (no request headers or other PII)", "unset", secret=True),
-    Setting("ENV", "env", "development", _choice(*ENVIRONMENTS),
-            "`development`, `staging` or `production`", "`development`"),
-    Setting("FLAG_REASONATOR", "flag_reasonator", False, _flag,
-            "gates the consumer surfaces, not this service; reported by health", "`false`"),
-    Setting("PORT", "port", 8000, _int(1, 65535),
-            "the port gunicorn binds (Heroku sets it)", "`8000`"),
-    Setting("WEB_CONCURRENCY", "web_concurrency", 1, _int(1, 16),
-            "gunicorn worker processes; each holds its own model, so keep 1 on an Eco dyno",
-            "`1`"),
-    Setting("WEB_CONCURRENCY_SET_BY", "web_concurrency_set_by", None, str,
-            "set by Heroku's buildpack alongside its own `WEB_CONCURRENCY`; not for operators",
-            "unset"),
-    Setting("FEEDS", "feeds", None, _feeds,
-            "feeds to poll, separated by whitespace; `TICKER=URL` marks a per-ticker feed; "
-            "`none` polls nothing", "unset: the catalogue"),
-    Setting("TICKERS", "tickers", frozenset(), _tickers,
-            "the watchlist, comma-separated", "empty"),
-    Setting("POLL_INTERVAL", "poll_interval", 300, _int(30, 3600),
-            "seconds between cycles while the market is open (30–3600)", "`300`"),
-    Setting("SCORE_BATCH_SIZE", "score_batch_size", 64, _int(1, 1024),
-            "(article, ticker) pairs scored and committed per batch", "`64`"),
-    Setting("MODEL_THREADS", "model_threads", 2, _int(1, 64),
-            "inference threads of the model runtime (ONNX Runtime or torch)", "`2`",
-            aliases=("TORCH_THREADS",)),
-    Setting("FETCH_TIMEOUT", "fetch_timeout", 10.0, lambda raw: float(_int(1, 120)(raw)),
-            "seconds per feed request (connect and read)", "`10`"),
-    Setting("MODEL_ARTIFACT_DIR", "model_artifact_dir", DEFAULT_ARTIFACT_DIR, Path,
-            "where `prepare-model` writes the serving artifact and the service looks for it",
-            "`var/model` in the app directory"),
-    Setting("MARKET_WINDOW", "market_window", "regular", _choice("regular", "extended"),
-            "when to poll: `regular` (the NYSE session) or `extended` (widened by the two "
-            "settings below)", "`regular`"),
-    Setting("MARKET_LEAD_MINUTES", "market_lead_minutes", 90, _int(0, 330),
-            "with `extended`: minutes before the open to start polling, 0–330", "`90`"),
-    Setting("MARKET_TAIL_MINUTES", "market_tail_minutes", 60, _int(0, 240),
-            "with `extended`: minutes after the close to keep polling, 0–240", "`60`"),
-    # Issue 9: the feed catalogue, EDGAR's User-Agent, the per-feed deadline.
-    Setting("FEEDS_FILE", "feeds_file", None, Path,
-            "a catalogue file (TOML, like `scorer/ingest/data/feeds.toml`) used when `FEEDS` "
-            "is unset",
-            "unset: the shipped catalogue"),
-    Setting("EDGAR_USER_AGENT", "edgar_user_agent", None, _contact,
-            "User-Agent sent to sec.gov, naming a contact (`Acme Research ops@acme.example`); "
-            "required when an EDGAR feed is configured", "unset"),
-    Setting("FETCH_DEADLINE", "fetch_deadline", 30.0, lambda raw: float(_int(1, 300)(raw)),
-            "seconds one feed's whole fetch may take (1–300)", "`30`"),
-    # The vault bootstrap (issue 8): the runbook's Heroku config holds only these, ENV and
-    # FLAG_REASONATOR; everything else may come from the vault folder /rack/.
-    Setting("INFISICAL_PROJECT_ID", "infisical_project_id", None, str,
-            "the vault's project id; with the two below, settings are read from the vault "
-            "folder `/rack/` at boot", "unset"),
-    Setting("INFISICAL_CLIENT_ID", "infisical_client_id", None, str,
-            "universal-auth client id of the vault's machine identity", "unset"),
-    Setting("INFISICAL_CLIENT_SECRET", "infisical_client_secret", None, str,
-            "universal-auth client secret of the vault's machine identity", "unset",
-            secret=True),
-    Setting("INFISICAL_API_URL", "infisical_api_url", "https://app.infisical.com", _http_url,
-            "the vault's base URL", "`https://app.infisical.com`"),
-    Setting("INFISICAL_ENVIRONMENT", "infisical_environment", None, _slug,
-            "the vault environment to read; unset: `prod` for `ENV=production`, `staging` "
-            "for staging, `dev` for development", "unset: from `ENV`"),
-    Setting("CF_ACCESS_CLIENT_ID", "cf_access_client_id", None, str,
-            "Cloudflare Access service-token id, sent on every vault request", "unset"),
-    Setting("CF_ACCESS_CLIENT_SECRET", "cf_access_client_secret", None, str,
-            "Cloudflare Access service-token secret, sent on every vault request", "unset",
-            secret=True),
-    Setting("RACK_SERVICE_TOKEN_NEXT", "service_token_next", None, str,
-            "a second accepted bearer token, for rotation without downtime", "unset",
-            secret=True),
-    Setting("HEROKU_SLUG_COMMIT", "heroku_slug_commit", None, _revision,
-            "the deployed commit (Heroku's dyno metadata); part of Sentry's release", "unset"),
-    Setting("SOURCE_VERSION", "source_version", None, _revision,
-            "the built commit (set by Heroku at build time); Sentry's release when "
-            "`HEROKU_SLUG_COMMIT` is unset", "unset"),
-    # issue 11: the database outage contract
-    Setting("DB_OUTAGE_GRACE", "db_outage_grace", 60, _int(0, 3600),
-            "seconds the database may be unreachable before health turns 503 `degraded`",
-            "`60`"),
-    # Retention and the database plan (issue 10).
-    Setting("DB_SIZE_BUDGET", "db_size_budget", 1024**3, _size,
-            "the database's storage budget, e.g. `1GB`, `500MB` (binary units), `0` for none; "
-            "Postgres: the database's size; SQLite: the file's used pages", "`1GB`"),
-    Setting("DB_ROW_LIMIT", "db_row_limit", None, _int(1, 10**12),
-            "a plan's cap on rows in all tables (Postgres Mini: `10000`); unset for none",
-            "unset"),
-    Setting("DETAIL_RETENTION_DAYS", "detail_retention_days", 90, _int(1, 36500),
-            "days to keep articles, their tickers and score events (sooner if over budget)",
-            "`90`"),
-    Setting("ROLLUP_RETENTION_15M_DAYS", "rollup_retention_15m_days", 31, _int(1, 36500),
-            "days to keep 15-minute history buckets", "`31`"),
-    Setting("ROLLUP_RETENTION_1H_DAYS", "rollup_retention_1h_days", 365, _int(1, 36500),
-            "days to keep 1-hour history buckets (session buckets are kept for ever)", "`365`"),
-)  # fmt: skip
-BY_NAME = {s.name: s for s in SETTINGS}
-
-
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Everything the service is configured with; built by ``from_env`` from SETTINGS.
+    """Everything the service is configured with, and the one declaration of each setting:
+    a field whose ``variable(...)`` metadata names its environment variable, default,
+    parser and doc (``SETTINGS`` below is derived from these fields). The fields have no
+    dataclass defaults, so a default cannot live twice; ``from_env`` builds them all.
     Secrets are kept out of ``repr``."""
 
-    database_url: str
-    finbert_model: str
-    finbert_model_sha: str
-    service_token: str | None
-    sentry_dsn: str | None
-    env: str
-    flag_reasonator: bool
-    port: int
-    web_concurrency: int
-    web_concurrency_set_by: str | None
-    feeds: tuple[FeedSpec, ...] | None  # None: unset (the catalogue); (): "none"
-    tickers: frozenset[str]
-    poll_interval: int
-    score_batch_size: int
-    model_threads: int
-    fetch_timeout: float
-    model_artifact_dir: Path
-    market_window: str
-    market_lead_minutes: int
-    market_tail_minutes: int
-    # Issue 9
-    feeds_file: Path | None
-    edgar_user_agent: str | None
-    fetch_deadline: float
-    # The vault bootstrap (issue 8).
-    infisical_project_id: str | None
-    infisical_client_id: str | None
-    infisical_client_secret: str | None
-    infisical_api_url: str
-    infisical_environment: str | None
-    cf_access_client_id: str | None
-    cf_access_client_secret: str | None
-    service_token_next: str | None
-    heroku_slug_commit: str | None
-    source_version: str | None
-    # issue 11
-    db_outage_grace: int
+    # fmt: off
+    database_url: str = field(metadata=variable(
+        "DATABASE_URL", SQLITE_DEFAULT, database_url,
+        "`postgres://…` (Heroku's form) or `postgresql://…` use Postgres through "
+        "psycopg 3; `sqlite:///path.db` another SQLite file",
+        "unset: SQLite file `reasonator.db`", secret=True))
+    finbert_model: str = field(metadata=variable(
+        "FINBERT_MODEL", "ProsusAI/finbert", str,
+        "a hub model id, or a local directory written by `save_pretrained`",
+        "`ProsusAI/finbert`"))
+    finbert_model_sha: str = field(metadata=variable(
+        "FINBERT_MODEL_SHA", "unknown", _revision,
+        "the model revision (commit sha or tag) to load; `unknown` loads unpinned, "
+        "with a warning", "`unknown`"))
+    service_token: str | None = field(metadata=variable(
+        "RACK_SERVICE_TOKEN", None, str,
+        "bearer token for the read API (see below for its form)", "unset", secret=True))
+    sentry_dsn: str | None = field(metadata=variable(
+        "SENTRY_DSN", None, str,
+        "send errors to Sentry (no request headers or other PII)", "unset", secret=True))
+    env: str = field(metadata=variable(
+        "ENV", "development", _choice(*ENVIRONMENTS),
+        "`development`, `staging` or `production`", "`development`"))
+    flag_reasonator: bool = field(metadata=variable(
+        "FLAG_REASONATOR", False, _flag,
+        "gates the consumer surfaces, not this service; reported by health", "`false`"))
+    port: int = field(metadata=variable(
+        "PORT", 8000, _int(1, 65535),
+        "the port gunicorn binds (Heroku sets it)", "`8000`"))
+    web_concurrency: int = field(metadata=variable(
+        "WEB_CONCURRENCY", 1, _int(1, 16),
+        "gunicorn worker processes; each holds its own model, so keep 1 on an Eco dyno",
+        "`1`"))
+    web_concurrency_set_by: str | None = field(metadata=variable(
+        "WEB_CONCURRENCY_SET_BY", None, str,
+        "set by Heroku's buildpack alongside its own `WEB_CONCURRENCY`; not for operators",
+        "unset"))
+    # None: unset (the catalogue); (): "none".
+    feeds: tuple[FeedSpec, ...] | None = field(metadata=variable(
+        "FEEDS", None, _feeds,
+        "feeds to poll, separated by whitespace; `TICKER=URL` marks a per-ticker feed; "
+        "`none` polls nothing", "unset: the catalogue"))
+    tickers: frozenset[str] = field(metadata=variable(
+        "TICKERS", frozenset(), _tickers,
+        "the watchlist, comma-separated", "empty"))
+    poll_interval: int = field(metadata=variable(
+        "POLL_INTERVAL", 300, _int(30, 3600),
+        "seconds between cycles while the market is open (30–3600)", "`300`"))
+    score_batch_size: int = field(metadata=variable(
+        "SCORE_BATCH_SIZE", 64, _int(1, 1024),
+        "(article, ticker) pairs scored and committed per batch", "`64`"))
+    model_threads: int = field(metadata=variable(
+        "MODEL_THREADS", 2, _int(1, 64),
+        "inference threads of the model runtime (ONNX Runtime or torch)", "`2`",
+        aliases=("TORCH_THREADS",)))
+    fetch_timeout: float = field(metadata=variable(
+        "FETCH_TIMEOUT", 10.0, lambda raw: float(_int(1, 120)(raw)),
+        "seconds per feed request (connect and read)", "`10`"))
+    model_artifact_dir: Path = field(metadata=variable(
+        "MODEL_ARTIFACT_DIR", DEFAULT_ARTIFACT_DIR, Path,
+        "where `prepare-model` writes the serving artifact and the service looks for it",
+        "`var/model` in the app directory"))
+    market_window: str = field(metadata=variable(
+        "MARKET_WINDOW", "regular", _choice("regular", "extended"),
+        "when to poll: `regular` (the NYSE session) or `extended` (widened by the two "
+        "settings below)", "`regular`"))
+    market_lead_minutes: int = field(metadata=variable(
+        "MARKET_LEAD_MINUTES", 90, _int(0, 330),
+        "with `extended`: minutes before the open to start polling, 0–330", "`90`"))
+    market_tail_minutes: int = field(metadata=variable(
+        "MARKET_TAIL_MINUTES", 60, _int(0, 240),
+        "with `extended`: minutes after the close to keep polling, 0–240", "`60`"))
+    # Issue 9: the feed catalogue, EDGAR's User-Agent, the per-feed deadline.
+    feeds_file: Path | None = field(metadata=variable(
+        "FEEDS_FILE", None, Path,
+        "a catalogue file (TOML, like `scorer/ingest/data/feeds.toml`) used when `FEEDS` "
+        "is unset",
+        "unset: the shipped catalogue"))
+    edgar_user_agent: str | None = field(metadata=variable(
+        "EDGAR_USER_AGENT", None, _contact,
+        "User-Agent sent to sec.gov, naming a contact (`Acme Research ops@acme.example`); "
+        "required when an EDGAR feed is configured", "unset"))
+    fetch_deadline: float = field(metadata=variable(
+        "FETCH_DEADLINE", 30.0, lambda raw: float(_int(1, 300)(raw)),
+        "seconds one feed's whole fetch may take (1–300)", "`30`"))
+    # The vault bootstrap (issue 8): the runbook's Heroku config holds only these, ENV and
+    # FLAG_REASONATOR; everything else may come from the vault folder /rack/.
+    infisical_project_id: str | None = field(metadata=variable(
+        "INFISICAL_PROJECT_ID", None, str,
+        "the vault's project id; with the two below, settings are read from the vault "
+        "folder `/rack/` at boot", "unset"))
+    infisical_client_id: str | None = field(metadata=variable(
+        "INFISICAL_CLIENT_ID", None, str,
+        "universal-auth client id of the vault's machine identity", "unset"))
+    infisical_client_secret: str | None = field(metadata=variable(
+        "INFISICAL_CLIENT_SECRET", None, str,
+        "universal-auth client secret of the vault's machine identity", "unset",
+        secret=True))
+    infisical_api_url: str = field(metadata=variable(
+        "INFISICAL_API_URL", "https://app.infisical.com", _http_url,
+        "the vault's base URL", "`https://app.infisical.com`"))
+    infisical_environment: str | None = field(metadata=variable(
+        "INFISICAL_ENVIRONMENT", None, _slug,
+        "the vault environment to read; unset: `prod` for `ENV=production`, `staging` "
+        "for staging, `dev` for development", "unset: from `ENV`"))
+    cf_access_client_id: str | None = field(metadata=variable(
+        "CF_ACCESS_CLIENT_ID", None, str,
+        "Cloudflare Access service-token id, sent on every vault request", "unset"))
+    cf_access_client_secret: str | None = field(metadata=variable(
+        "CF_ACCESS_CLIENT_SECRET", None, str,
+        "Cloudflare Access service-token secret, sent on every vault request", "unset",
+        secret=True))
+    service_token_next: str | None = field(metadata=variable(
+        "RACK_SERVICE_TOKEN_NEXT", None, str,
+        "a second accepted bearer token, for rotation without downtime", "unset",
+        secret=True))
+    heroku_slug_commit: str | None = field(metadata=variable(
+        "HEROKU_SLUG_COMMIT", None, _revision,
+        "the deployed commit (Heroku's dyno metadata); part of Sentry's release", "unset"))
+    source_version: str | None = field(metadata=variable(
+        "SOURCE_VERSION", None, _revision,
+        "the built commit (set by Heroku at build time); Sentry's release when "
+        "`HEROKU_SLUG_COMMIT` is unset", "unset"))
+    # issue 11: the database outage contract
+    db_outage_grace: int = field(metadata=variable(
+        "DB_OUTAGE_GRACE", 60, _int(0, 3600),
+        "seconds the database may be unreachable before health turns 503 `degraded`",
+        "`60`"))
     # Retention and the database plan (issue 10).
-    db_size_budget: int
-    db_row_limit: int | None
-    detail_retention_days: int
-    rollup_retention_15m_days: int
-    rollup_retention_1h_days: int
+    db_size_budget: int = field(metadata=variable(
+        "DB_SIZE_BUDGET", 1024**3, _size,
+        "the database's storage budget, e.g. `1GB`, `500MB` (binary units), `0` for none; "
+        "Postgres: the database's size; SQLite: the file's used pages", "`1GB`"))
+    db_row_limit: int | None = field(metadata=variable(
+        "DB_ROW_LIMIT", None, _int(1, 10**12),
+        "a plan's cap on rows in all tables (Postgres Mini: `10000`); unset for none",
+        "unset"))
+    detail_retention_days: int = field(metadata=variable(
+        "DETAIL_RETENTION_DAYS", 90, _int(1, 36500),
+        "days to keep articles, their tickers and score events (sooner if over budget)",
+        "`90`"))
+    rollup_retention_15m_days: int = field(metadata=variable(
+        "ROLLUP_RETENTION_15M_DAYS", 31, _int(1, 36500),
+        "days to keep 15-minute history buckets", "`31`"))
+    rollup_retention_1h_days: int = field(metadata=variable(
+        "ROLLUP_RETENTION_1H_DAYS", 365, _int(1, 36500),
+        "days to keep 1-hour history buckets (session buckets are kept for ever)", "`365`"))
+    # fmt: on
 
     def __repr__(self) -> str:
         secret = {s.field for s in SETTINGS if s.secret}
@@ -448,13 +496,15 @@ class Settings:
         environ: Mapping[str, str] | None = None,
         *,
         vault: Mapping[str, str] | None = None,
-        build: bool = False,
+        complete: bool = True,
     ) -> Settings:
-        """Build settings from ``environ`` (default ``os.environ``) and the values read
+        """Parse settings from ``environ`` (default ``os.environ``) over the values read
         from the vault; a variable set in the environment wins. Raise ConfigError.
+        Reads no vault itself: processes call ``load_settings(purpose)``.
 
-        ``build=True`` checks no token: for build-time commands (``prepare-model``) and
-        gunicorn's master, which must bind before the vault has answered.
+        ``complete=False`` checks neither the token nor the feeds' contacts: for what
+        runs before the vault has answered (gunicorn's master, a worker's bootstrap) or
+        needs no token (``prepare-model``, ``calendar``).
         """
         env = merged_environ(os.environ if environ is None else environ, vault or {})
         values = {s.field: _read(s, env) for s in SETTINGS}
@@ -470,15 +520,19 @@ class Settings:
                 "INFISICAL_PROJECT_ID, INFISICAL_CLIENT_ID and INFISICAL_CLIENT_SECRET "
                 "must be set together"
             )
-        if not build:
+        if complete:
             strict = values["env"] != "development"
             _check_token("RACK_SERVICE_TOKEN", values["service_token"], strict=strict)
             if values["service_token_next"] is not None:
                 _check_token("RACK_SERVICE_TOKEN_NEXT", values["service_token_next"], strict=strict)
         settings = cls(**values)
-        if not build:
+        if complete:
             _check_feeds(settings)
         return settings
+
+
+SETTINGS: tuple[Setting, ...] = declared(Settings)
+BY_NAME = {s.name: s for s in SETTINGS}
 
 
 # ENV -> the vault environment's slug (Infisical's defaults are dev, staging, prod).
@@ -551,35 +605,71 @@ def read_vault(settings: Settings) -> dict[str, str]:
     return read_folder(vault_config(settings))
 
 
-def load_settings(environ: Mapping[str, str] | None = None, *, build: bool = False) -> Settings:
-    """Settings from the environment and, when the bootstrap keys are set, the vault:
-    what the CLI commands and ``prepare-model`` use. A vault failure is a ConfigError."""
-    from scorer.config.vault import VaultError, read_folder
+class Purpose(Enum):
+    """What a process builds its settings for. This decides whether ``load_settings``
+    reads the vault (when its bootstrap keys are set) and whether the settings must be
+    complete: a valid token outside development and a contact for every feed that asks
+    for one. Every entry point names its purpose; nothing else builds settings."""
 
-    env = os.environ if environ is None else environ
-    bootstrap = Settings.from_env(env, build=True)
-    if not bootstrap.vault_configured:
-        return Settings.from_env(env, build=build)
-    try:
-        values = read_folder(vault_config(bootstrap))
-    except VaultError as exc:
-        raise ConfigError(exc.reason) from None
-    return with_vault(values, env, build=build)
+    # label, reads the vault, must be complete[, the only variables read]
+    # ``python -m scorer serve`` before it execs gunicorn: the database check. The token
+    # may be in the vault, which each worker reads after binding.
+    SERVE = ("serve", False, False)
+    # gunicorn's master (gunicorn_conf.py): binds at once, imports no HTTP library.
+    GUNICORN_MASTER = ("gunicorn-master", False, False)
+    # The bootstrap keys only: a web worker before its background read, the vault check.
+    BOOTSTRAP = ("bootstrap", False, False)
+    # A web worker's full settings, read in the background with retries (boot.py).
+    WEB = ("web", True, True)
+    # The data commands: run-once, rescore, rollups, retention, db-stats, seed-demo.
+    CLI = ("cli", True, True)
+    # prepare-model at build time: the vault's model and revision, no token needed.
+    BUILD = ("build", True, False)
+    # ``calendar``: the vault's MARKET_WINDOW and bounds, as ``serve`` polls by them.
+    CALENDAR = ("calendar", True, False)
+    # The release phase (alembic/env.py) and serve's migration: the database URL alone,
+    # from the environment alone, so neither a vault outage nor another setting can
+    # block a deploy's migrations. Every other field keeps its default.
+    MIGRATE = ("migrate", False, False, ("DATABASE_URL",))
+
+    def __init__(self, label: str, vault: bool, complete: bool, only: tuple[str, ...] = ()) -> None:
+        self.label = label
+        self.vault = vault
+        self.complete = complete
+        self.only = only
 
 
-def with_vault(
-    values: Mapping[str, str], environ: Mapping[str, str] | None = None, *, build: bool = False
-) -> Settings:
-    """Settings from the environment over the vault's ``values``; logs which keys came
-    from where (names only)."""
-    env = os.environ if environ is None else environ
-    settings = Settings.from_env(env, vault=values, build=build)
-    found = sources(env, values)
-    log.info(
-        "settings: from the vault: %s; from the environment: %s; environment over vault: %s;"
-        " ignored from the vault: %s",
-        *(", ".join(found[k]) or "none" for k in found),
-    )
+def load_settings(purpose: Purpose, environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings ``purpose`` needs, from ``environ`` (default ``os.environ``) and, when
+    the purpose reads the vault and the bootstrap keys are set, the vault (an environment
+    variable wins). Raise ConfigError naming the variable, or its subclass
+    VaultUnreadable when the vault could not be read."""
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    if purpose.only:
+        names = {n for name in purpose.only for n in (name, *BY_NAME[name].aliases)}
+        env = {k: v for k, v in env.items() if k in names}
+    if not purpose.vault:
+        return Settings.from_env(env, complete=purpose.complete)
+    bootstrap = Settings.from_env(env, complete=False)
+    values: dict[str, str] = {}
+    if bootstrap.vault_configured:
+        from scorer.config.vault import VaultError  # requests stays out of gunicorn's master
+
+        try:
+            values = read_vault(bootstrap)
+        except VaultError as exc:
+            raise VaultUnreadable(
+                exc.reason, reachable=exc.reachable, authenticated=exc.authenticated
+            ) from None
+    settings = Settings.from_env(env, vault=values, complete=purpose.complete)
+    # A worker always says where its settings came from; the CLI when it read the vault.
+    if bootstrap.vault_configured or purpose is Purpose.WEB:
+        found = sources(env, values)
+        log.info(
+            "settings: from the vault: %s; from the environment: %s; environment over vault:"
+            " %s; ignored from the vault: %s",
+            *(", ".join(found[k]) or "none" for k in found),
+        )
     return settings
 
 
@@ -588,9 +678,8 @@ def vault_health(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     expected keys are there. Names only: never a value."""
     from scorer.config.vault import FOLDER, VaultError, read_folder
 
-    env = os.environ if environ is None else environ
     try:
-        bootstrap = Settings.from_env(env, build=True)
+        bootstrap = load_settings(Purpose.BOOTSTRAP, environ)
     except ConfigError as exc:
         return {"reachable": False, "authenticated": False, "error": str(exc)}
     report: dict[str, Any] = {
@@ -670,12 +759,3 @@ def _check_token(name: str, token: str | None, *, strict: bool) -> None:
         raw = b""
     if len(raw) != 32 or not re.fullmatch(r"[A-Za-z0-9_\-]+=*", token):
         raise ConfigError(f"{name} must be 32 random bytes, base64url-encoded")
-
-
-def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
-    """Only the database URL: what the release phase needs to migrate."""
-    env = os.environ if environ is None else environ
-    try:
-        return database_url(raw_value(BY_NAME["DATABASE_URL"], env))
-    except ValueError as exc:
-        raise ConfigError(f"DATABASE_URL: {exc}") from None

@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from scorer.api.auth import PUBLIC_ROUTES
 from scorer.api.http import RETRY_AFTER
-from scorer.config.settings import ConfigError, Settings, with_vault
+from scorer.config.settings import ConfigError, Settings, VaultUnreadable
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +35,13 @@ class Booting:
 
     def __init__(
         self,
-        read_vault: Callable[[], Mapping[str, str]],
+        load: Callable[[], Settings],
         start: Callable[[Settings], WSGIApp],
         *,
         first_backoff: float | None = None,
         max_backoff: float | None = None,
     ) -> None:
-        self._read_vault = read_vault
+        self._load = load  # load_settings(Purpose.WEB): reads the vault
         self._start = start
         self._first_backoff = FIRST_BACKOFF if first_backoff is None else first_backoff
         self._max_backoff = MAX_BACKOFF if max_backoff is None else max_backoff
@@ -60,14 +60,12 @@ class Booting:
 
     def run(self) -> None:
         """Read the vault and build the settings until both work, then start the app."""
-        from scorer.config.vault import VaultError  # requests is imported after the fork
-
         backoff = self._first_backoff
         while not self._stop.is_set():
             self.attempts += 1
             try:
-                settings = with_vault(self._read_vault())
-            except VaultError as exc:
+                settings = self._load()
+            except VaultUnreadable as exc:  # an outage: down, unreachable, refused
                 self.reason = exc.reason
             except ConfigError as exc:  # e.g. the vault holds no RACK_SERVICE_TOKEN
                 self.reason = f"configuration error: {exc}"

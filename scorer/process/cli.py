@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from scorer.config.settings import ConfigError, Settings, database_url_from_env, load_settings
+from scorer.config.settings import ConfigError, Purpose, Settings, load_settings
 
 # The Procfile's web: line, as a module invocation.
 WEB_COMMAND = ("gunicorn", "-c", "python:scorer.process.gunicorn_conf", "scorer.process.wsgi:app")
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 def _serve() -> int:
     # A malformed setting fails here; the token may still be in the vault, which each
     # worker reads after binding. The database must answer (one line if it does not).
-    _check_database(Settings.from_env(build=True))
+    _check_database(load_settings(Purpose.SERVE))
     _migrate()
     os.execv(sys.executable, [sys.executable, "-m", *WEB_COMMAND])
     return 0  # not reached
@@ -111,7 +111,7 @@ def _migrate() -> None:
     from scorer.storage.db import make_engine, migrate
 
     # Like the release phase: DATABASE_URL only, never the vault.
-    engine = make_engine(database_url_from_env())
+    engine = make_engine(load_settings(Purpose.MIGRATE).database_url)
     migrate(engine)
     engine.dispose()
 
@@ -122,7 +122,7 @@ def _run_once() -> int:
     from scorer.scoring.model import ModelLoader, load_classifier
 
     configure_logging()
-    settings = load_settings()
+    settings = load_settings(Purpose.CLI)
     _ready_database(settings)
     # Load in this thread, once: a CLI run should fail loudly, not retry in the background.
     classifier = load_classifier(settings)
@@ -156,7 +156,7 @@ def _prepare_model(*, gate: bool) -> int:
     configure_logging()
     # The same model and revision the service will load: the vault's when the build has
     # the bootstrap keys (bin/post_compile), else the environment's.
-    settings = load_settings(build=True)
+    settings = load_settings(Purpose.BUILD)
     try:
         out = build_artifact(
             settings.finbert_model,
@@ -189,7 +189,7 @@ def _rescore(args: argparse.Namespace) -> int:
     from scorer.storage.db import make_engine, make_session_factory
     from scorer.storage.store import queue_rescore
 
-    settings = load_settings()
+    settings = load_settings(Purpose.CLI)
     _ready_database(settings)
     engine = make_engine(settings.database_url)
     with make_session_factory(engine).begin() as session:
@@ -221,7 +221,8 @@ def _calendar(args: argparse.Namespace) -> int:
     from scorer.market import calendar
 
     end = args.end or args.start + timedelta(days=14)
-    window = Settings.from_env(build=True).window  # MARKET_WINDOW and its bounds
+    # MARKET_WINDOW and its bounds: the vault's when one is configured, as serve's are.
+    window = load_settings(Purpose.CALENDAR).window
     try:
         for line in calendar.calendar_lines(args.start, end, window, args.format):
             print(line)
@@ -260,7 +261,7 @@ def _rollups(args: argparse.Namespace) -> int:
     from scorer.storage.db import make_engine, make_session_factory
     from scorer.storage.store import rebuild_rollups
 
-    settings = load_settings()
+    settings = load_settings(Purpose.CLI)
     _ready_database(settings)
     engine = make_engine(settings.database_url)
     started = time.monotonic()
@@ -279,7 +280,7 @@ def _seed_demo(args: argparse.Namespace) -> int:
     from scorer.storage.db import make_engine, make_session_factory
     from scorer.storage.demo import DemoRefused, seed
 
-    settings = load_settings()
+    settings = load_settings(Purpose.CLI)
     _ready_database(settings)
     engine = make_engine(settings.database_url)
     started = time.monotonic()
@@ -312,7 +313,7 @@ def _retention(_args: argparse.Namespace) -> int:
     from scorer.process.service import Service
 
     configure_logging()
-    settings = load_settings()
+    settings = load_settings(Purpose.CLI)
     _ready_database(settings)
     init_sentry(settings)
     service = Service(settings)
@@ -328,7 +329,7 @@ def _db_stats(_args: argparse.Namespace) -> int:
     from scorer.storage.capacity import measure
     from scorer.storage.db import make_engine, make_session_factory
 
-    settings = load_settings()
+    settings = load_settings(Purpose.CLI)
     _ready_database(settings)
     engine = make_engine(settings.database_url)
     with make_session_factory(engine)() as session:

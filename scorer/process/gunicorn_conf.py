@@ -3,11 +3,11 @@
 
 from typing import Any
 
-from scorer.config.settings import Settings
+from scorer.config.settings import Purpose, load_settings
 
 # Fails fast on a malformed variable, before binding. No token check: with the runbook's
 # config the token is in the vault, which each worker reads after binding (boot.py).
-_settings = Settings.from_env(build=True)
+_settings = load_settings(Purpose.GUNICORN_MASTER)
 
 bind = f"0.0.0.0:{_settings.port}"
 # Each worker holds its own model (~370 MB peak): on an Eco dyno (512 MB) that means one

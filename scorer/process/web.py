@@ -10,9 +10,8 @@ answers health 503 with the reason, the other public routes 503 and everything e
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
-from scorer.config.settings import Settings, read_vault
+from scorer.config.settings import Purpose, Settings, load_settings
 from scorer.market.crons import CronReporter, sentry_capture
 from scorer.ops.observability import configure_logging, init_sentry
 from scorer.process.boot import Booting, WSGIApp
@@ -31,19 +30,20 @@ def build_app(settings: Settings | None = None) -> WSGIApp:
     configure_logging()
     if settings is not None:
         return start_service(settings)
-    bootstrap = Settings.from_env(build=True)  # a malformed variable stops the worker here
+    # A malformed variable stops the worker here; the vault is not read yet.
+    bootstrap = load_settings(Purpose.BOOTSTRAP)
     if bootstrap.vault_configured:
         log.info(
             "reading settings from the vault: environment=%s folder=/rack/ (in the background)",
             bootstrap.vault_environment,
         )
 
-    def read() -> Mapping[str, str]:
-        return read_vault(bootstrap) if bootstrap.vault_configured else {}
+    def load() -> Settings:
+        return load_settings(Purpose.WEB)
 
     # Without a vault, settings are built in the background too: a token missing in
     # production answers health 503 with the reason instead of crash-looping the dyno.
-    _booting = Booting(read, start_service)
+    _booting = Booting(load, start_service)
     _booting.start()
     return _booting
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import secrets
-from dataclasses import fields
+from dataclasses import MISSING, field, fields, make_dataclass
 from pathlib import Path
 
 import pytest
 
-from scorer.config.settings import SETTINGS, ConfigError, Settings
+from scorer.config import settings as settings_module
+from scorer.config.settings import SETTINGS, ConfigError, Settings, declared, variable
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -115,6 +117,45 @@ def test_every_settings_field_is_declared_once() -> None:
     names = [s.field for s in SETTINGS]
     assert len(names) == len(set(names))
     assert set(names) == {f.name for f in fields(Settings)}
+
+
+def _called(node: ast.AST, name: str) -> list[ast.Call]:
+    return [
+        n
+        for n in ast.walk(node)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name
+    ]
+
+
+def test_settings_are_declared_only_as_fields_and_the_table_is_derived() -> None:
+    # SETTINGS is the fields' metadata: the same names in the same order, each the
+    # field's own declaration; no field has a dataclass default of its own.
+    assert [s.field for s in SETTINGS] == [f.name for f in fields(Settings)]
+    for setting, f in zip(SETTINGS, fields(Settings), strict=True):
+        assert f.metadata["setting"].name == setting.name
+        assert f.default is MISSING and f.default_factory is MISSING
+    # No second table in the module: the one Setting(...) is in variable(), and every
+    # variable(...) is a field of Settings.
+    tree = ast.parse(Path(settings_module.__file__).read_text())
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings"]
+    (helper,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "variable"]
+    assert len(_called(tree, "Setting")) == len(_called(helper, "Setting")) == 1
+    assert len(_called(tree, "variable")) == len(_called(cls, "variable")) == len(SETTINGS)
+
+
+def test_a_field_without_a_variable_or_a_variable_read_twice_is_refused() -> None:
+    port = variable("PORT", 8000, int, "the port", "`8000`")
+    undeclared = make_dataclass("Bad", [("port", int, field(metadata=port)), ("other", int)])
+    with pytest.raises(TypeError, match=r"Bad.other declares no variable"):
+        declared(undeclared)
+    alias = variable("OTHER", 1, int, "another", "`1`", aliases=("PORT",))
+    twice = make_dataclass(
+        "Twice", [("port", int, field(metadata=port)), ("other", int, field(metadata=alias))]
+    )
+    with pytest.raises(TypeError, match="variables read by two fields: PORT"):
+        declared(twice)
+    fine = make_dataclass("Fine", [("port", int, field(metadata=port))])
+    assert [(s.name, s.field, s.default) for s in declared(fine)] == [("PORT", "port", 8000)]
 
 
 def test_without_feeds_the_shipped_catalogue_and_the_dow_watchlist_apply() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from webtest import TestApp
 
-from scorer.config.settings import ConfigError, Settings, load_settings, vault_health
+from scorer.config.settings import ConfigError, Purpose, Settings, load_settings, vault_health
 from scorer.config.vault import VaultError, read_folder
 from scorer.process import web
 from tests.helpers.fake_vault import CF_SECRET, CLIENT_SECRET, FakeVault, serving
@@ -47,7 +47,7 @@ def vault() -> Iterator[FakeVault]:
 
 
 def test_it_logs_in_and_reads_the_rack_folder_sending_the_cf_headers(vault: FakeVault) -> None:
-    settings = load_settings(vault.env(ENV="production"))
+    settings = load_settings(Purpose.CLI, vault.env(ENV="production"))
     assert settings.service_token == TOKEN and settings.sentry_dsn
     assert vault.calls == {"/api/v1/auth/universal-auth/login": 1, "/api/v4/secrets": 1}
     assert not vault.refused
@@ -55,23 +55,23 @@ def test_it_logs_in_and_reads_the_rack_folder_sending_the_cf_headers(vault: Fake
 
 def test_the_environment_slug_follows_env_unless_overridden(vault: FakeVault) -> None:
     vault.folders[("staging", "/rack")] = {"RACK_SERVICE_TOKEN": NEXT_TOKEN}
-    assert load_settings(vault.env(ENV="staging")).service_token == NEXT_TOKEN
+    assert load_settings(Purpose.CLI, vault.env(ENV="staging")).service_token == NEXT_TOKEN
     pinned = vault.env(ENV="staging", INFISICAL_ENVIRONMENT="prod")
-    assert load_settings(pinned).service_token == TOKEN
+    assert load_settings(Purpose.CLI, pinned).service_token == TOKEN
 
 
 def test_without_the_cloudflare_headers_the_login_is_refused(vault: FakeVault) -> None:
     env = vault.env(ENV="production")
     del env["CF_ACCESS_CLIENT_SECRET"]
     with pytest.raises(ConfigError, match="vault login refused"):
-        load_settings(env)
+        load_settings(Purpose.CLI, env)
     assert vault.refused["cloudflare"] == 1
 
 
 def test_wrong_credentials_are_refused_without_echoing_them(vault: FakeVault) -> None:
     env = vault.env(ENV="production", INFISICAL_CLIENT_SECRET="wrong-secret-value")
     with pytest.raises(ConfigError, match=r"vault login refused \(HTTP 401\)") as info:
-        load_settings(env)
+        load_settings(Purpose.CLI, env)
     assert "wrong-secret-value" not in str(info.value)
     assert vault.refused["login"] == 1 and vault.calls["/api/v4/secrets"] == 0
 
@@ -86,13 +86,13 @@ def test_a_vault_that_is_down_or_absent_is_unreachable(vault: FakeVault) -> None
         port = sock.getsockname()[1]
     env = vault.env(ENV="production", INFISICAL_API_URL=f"http://127.0.0.1:{port}")
     with pytest.raises(ConfigError, match="vault unreachable: ConnectionError"):
-        load_settings(env)
+        load_settings(Purpose.CLI, env)
 
 
 def _config(vault: FakeVault):  # type: ignore[no-untyped-def]
     from scorer.config.settings import vault_config
 
-    return vault_config(Settings.from_env(vault.env(ENV="production"), build=True))
+    return vault_config(Settings.from_env(vault.env(ENV="production"), complete=False))
 
 
 def test_an_environment_variable_wins_over_the_vault_and_the_log_names_keys_only(
@@ -102,7 +102,7 @@ def test_an_environment_variable_wins_over_the_vault_and_the_log_names_keys_only
     vault.folders[("prod", "/rack")]["DATABASE_URL"] = "postgres://u:vaultpw@h/d"
     env = vault.env(ENV="production", FINBERT_MODEL_SHA="from-the-env")
     with caplog.at_level(logging.INFO, logger="scorer.config.settings"):
-        settings = load_settings(env)
+        settings = load_settings(Purpose.CLI, env)
     assert settings.finbert_model_sha == "from-the-env"
     assert settings.service_token == TOKEN  # only in the vault
     assert settings.database_url == "sqlite:///reasonator.db"  # never from the vault

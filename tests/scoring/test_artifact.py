@@ -171,7 +171,7 @@ def test_prepare_model_builds_where_the_service_looks(
     out = json.loads(capsys.readouterr().out)
     assert out["revision"] == "rev-9"
     assert out["fidelity"]["gate"] == "skipped"
-    settings = Settings.from_env(build=True)
+    settings = Settings.from_env(complete=False)
     assert isinstance(load_classifier(settings), OnnxClassifier)
 
 
