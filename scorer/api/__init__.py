@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from scorer.api import articles, compress, feeds, health, openapi, scores, tickers
 from scorer.api.auth import BearerAuth
 from scorer.api.http import install_errors
+from scorer.api.params import Parameters
 from scorer.config.settings import Settings
 from scorer.scoring.model import ModelLoader
 from scorer.storage.db import make_session_factory
@@ -37,14 +38,16 @@ def create_app(
     app.config["json.enable"] = False  # every route serialises itself (ETags need the bytes)
     sessions = make_session_factory(engine)
     health.install(app, settings, sessions=sessions, loader=loader, role=role, clock=clock)
-    scores.install(app, engine)
+    scores.install(app, engine, settings.watchlist)
     feeds.install(app, settings, sessions)
     articles.install(app, settings, engine)
     tickers.install(app, settings, engine)
     openapi.install(app)
     install_errors(app)
     # A plugin installed later wraps the route more closely: compress inside the error
-    # handling, and auth innermost, the first thing every protected route does.
+    # handling, then auth, the first thing every protected route does, and the
+    # parameters innermost: no parameter is read before the token is checked.
     app.install(compress.plugin())
     app.install(BearerAuth(settings))
+    app.install(Parameters())
     return app

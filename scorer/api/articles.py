@@ -17,29 +17,49 @@ from sqlalchemy import Engine, Row, and_, exists, or_, select
 from scorer.api import params
 from scorer.api.http import BadRequest, iso, send_json
 from scorer.config.settings import Settings
+from scorer.scoring.model.base import LABELS
 from scorer.storage.tables import Article, ArticleTicker, ScoreEvent
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
 
+SPEC = params.Spec(
+    (
+        params.ticker("ticker", "only articles scored for this ticker"),
+        params.instant("from", "only articles published at or after this instant"),
+        params.instant("to", "only articles published at or before this instant"),
+        params.choice(
+            "label",
+            "only articles with a score of this label (for `ticker` if given)",
+            LABELS,
+            fold_case=True,
+        ),
+        params.unit(
+            "min_relevance",
+            "0 to 1: only scores of tickers tagged with at least this relevance (default 0)",
+        ),
+        params.whole(
+            "limit",
+            f"articles per page (default {DEFAULT_LIMIT})",
+            low=1,
+            high=MAX_LIMIT,
+            default=DEFAULT_LIMIT,
+        ),
+        params.cursor("cursor", "next_cursor of the previous page, as it is"),
+    )
+)
+
+
 def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
     cursors = Cursors((settings.service_token or "").encode())
 
-    @app.get("/v1/articles")
-    def articles() -> str:
-        raw_ticker = params.arg("ticker")
-        ticker = params.ticker(raw_ticker) if (raw_ticker or "").strip() else None
-        start, end = (
-            params.instant("from", params.arg("from")),
-            params.instant("to", params.arg("to")),
-        )
+    @app.get("/v1/articles", params=SPEC)
+    def articles(query: params.Query) -> str:
+        ticker, start, end = query["ticker"], query["from"], query["to"]
         if start is not None and end is not None and start > end:
             raise BadRequest("'from' must not be after 'to'")
-        label = params.label(params.arg("label"))
-        least = params.min_relevance(params.arg("min_relevance"))
-        limit = params.limit(params.arg("limit"), DEFAULT_LIMIT, MAX_LIMIT)
-        raw_cursor = params.arg("cursor")
-        after = cursors.decode(raw_cursor) if (raw_cursor or "").strip() else None
+        label, least, limit = query["label"], query["min_relevance"], query["limit"]
+        after = cursors.decode(query["cursor"]) if query["cursor"] is not None else None
 
         # Which articles: those with a score (for the ticker, with the label) in range.
         scored = [ScoreEvent.article_id == Article.id]

@@ -28,7 +28,8 @@ def install(
         now = clock()
         with sessions() as session:
             health = feed_health(session, [s.key for s in specs], now - timedelta(hours=24))
-        return send_json({"data": [_feed_json(s, *health.get(s.key, (None, 0))) for s in specs]})
+        data = [_feed_json(s, *health.get(s.key, (None, 0))) for s in specs]
+        return send_json({"data": data}, cache=True)
 
 
 def _when(value: datetime | None) -> str | None:

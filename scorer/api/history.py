@@ -19,8 +19,8 @@ from sqlalchemy import Connection, Engine, String, bindparam, func, select, type
 from scorer.api import params
 from scorer.api.http import BadRequest, dumps, etag_of, iso, send
 from scorer.market import calendar
-from scorer.storage.buckets import INTERVALS, session_buckets, session_days_between
-from scorer.storage.rollups import BASES, VERSION
+from scorer.storage.buckets import session_buckets, session_days_between
+from scorer.storage.rollups import VERSION
 from scorer.storage.tables import ScoreRollup
 
 # How long a range each interval may cover, and its default when 'from' is omitted.
@@ -62,27 +62,17 @@ _RANGE = (
 )
 
 
-def choice(name: str, raw: str | None, choices: Sequence[str], default: str) -> str:
-    """One of ``choices``; unset means ``default``; else a 400 naming the parameter."""
-    value = (raw or "").strip() or default
-    if value not in choices:
-        raise BadRequest(
-            f"'{name}' must be one of {', '.join(choices)}, got {params.shown(value, 20)}"
-        )
-    return value
-
-
 def history(
     cache: ResponseCache,
     engine: Engine,
     ticker: str,
     start: datetime | None,
     end: datetime,
-    raw: Any,
+    interval: str,
+    basis: str,
 ) -> str:
-    """The bucketed history: every bucket of the range, empty ones with count 0."""
-    interval = choice("interval", raw.get("interval"), INTERVALS, "15m")
-    basis = choice("basis", raw.get("basis"), BASES, "known")
+    """The bucketed history: every bucket of the range, empty ones with count 0
+    (``interval`` and ``basis`` already parsed: scores.HISTORY declares them)."""
     start = start or params.span_before(end, DEFAULT_SPAN[interval])
     if start > end:
         raise BadRequest("'from' must not be after 'to'")

@@ -32,6 +32,7 @@ ERRORS = {
 MAX_QUERY = 2048
 MAX_HEADER = 1024
 RETRY_AFTER = 5  # seconds a client should wait after a 503 for a database outage
+BODY_BYTES = "reasonator.body_bytes"  # environ key: the size of the body a 304 stands for
 
 
 class BadRequest(Exception):
@@ -95,6 +96,9 @@ def send(text: str, *, status: int = 200, cache: bool = False, etag: str | None 
         bottle.response.set_header("Cache-Control", "private, no-cache")
         if etag_matches(header("If-None-Match"), etag):
             bottle.response.status = 304
+            # The compress plugin gives a 304 the ETag the 200 would carry: weak when
+            # the body would have been gzipped, which depends on its size.
+            bottle.request.environ[BODY_BYTES] = len(text.encode())
             return ""
     return text
 
@@ -118,6 +122,8 @@ def install_errors(app: bottle.Bottle) -> None:
         message = err.body if isinstance(err.body, str) and err.status_code < 500 else None
         if err.status_code == 503 and isinstance(err.body, str):
             message = err.body  # ours, and free of detail: "the database is unreachable"
+        if err.status_code == 405:  # Bottle's Allow lists GET only; HEAD is served as GET
+            bottle.response.set_header("Allow", allow(str(err.headers.get("Allow", ""))))
         bottle.response.content_type = "application/json"
         return error_body(err.status_code, message or err.status_line)
 
@@ -125,6 +131,14 @@ def install_errors(app: bottle.Bottle) -> None:
         app.error(status)(error)
     app.add_hook("before_request", _limit_query)
     app.install(_errors_plugin)
+
+
+def allow(methods: str) -> str:
+    """An Allow header value with HEAD wherever GET is (Bottle answers HEAD with GET)."""
+    names = [m.strip().upper() for m in methods.split(",") if m.strip()]
+    if "GET" in names and "HEAD" not in names:
+        names.insert(names.index("GET") + 1, "HEAD")
+    return ", ".join(names)
 
 
 def _limit_query() -> None:

@@ -14,8 +14,10 @@ from typing import Any
 import bottle
 
 from scorer import __version__
-from scorer.api.history import DEFAULT_WINDOW, WINDOWS
+from scorer.api import articles, scores
+from scorer.api.history import WINDOWS
 from scorer.api.http import ERRORS, dumps, send
+from scorer.api.params import NONE, Spec
 from scorer.ingest.tickers import REASONS
 from scorer.scoring.model.base import LABELS
 from scorer.scoring.segments import HEADLINE, SUMMARY
@@ -143,7 +145,17 @@ SCHEMAS: J = {
     "Latest": _obj(
         {
             "data": {"type": "array", "items": _ref("LatestItem")},
-            "missing": {"type": "array", "items": _STR},
+            "missing": {
+                "type": "array",
+                "items": _STR,
+                "description": "tickers asked for that have no score (watched or not)",
+            },
+            "unwatched": {
+                "type": "array",
+                "items": _STR,
+                "description": "tickers asked for that are not on the watchlist: no new "
+                "scores will come for them (listed in data too if scored before)",
+            },
         }
     ),
     "History": _obj(
@@ -236,53 +248,9 @@ SCHEMAS: J = {
 }
 
 
-def _param(name: str, description: str, schema: J, required: bool = False) -> J:
-    return {
-        "name": name,
-        "in": "query",
-        "required": required,
-        "description": description,
-        "schema": schema,
-    }
-
-
-_TICKER = {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9.\\-]{0,9}$"}
-_DATE = {"type": "string", "description": "ISO 8601 date or date-time; no offset means UTC"}
+# Query parameters are each route's own Spec (scorer/api/params.py), the list the route
+# parses against: only the header parameters are shared components.
 PARAMETERS: J = {
-    "Tickers": _param("tickers", "comma-separated, at most 50", {"type": "string"}, True),
-    "Ticker": _param("ticker", "one ticker", _TICKER, True),
-    "TickerFilter": _param("ticker", "only articles scored for this ticker", _TICKER),
-    "From": _param("from", "start of the range (inclusive)", _DATE),
-    "To": _param("to", "end of the range (inclusive); default now", _DATE),
-    "HistoryLimit": _param(
-        "limit", "default 500", {"type": "integer", "minimum": 1, "maximum": 5000}
-    ),
-    "ArticlesLimit": _param(
-        "limit", "default 50", {"type": "integer", "minimum": 1, "maximum": 200}
-    ),
-    "Label": _param("label", "only articles with a score of this label", _ref("Label")),
-    "MinRelevance": _param(
-        "min_relevance",
-        "0 to 1: only items whose ticker was tagged with at least this relevance",
-        _UNIT,
-    ),
-    "Interval": _param(
-        "interval",
-        "buckets from the roll-ups instead of raw events (15m <= 31 days, 1h <= 366 days, "
-        "session <= 10 years)",
-        _INTERVAL,
-    ),
-    "Basis": _param(
-        "basis",
-        "with interval: known (when a score was first known, default) or published",
-        _BASIS,
-    ),
-    "Window": _param(
-        "window",
-        f"the rolling aggregate on each item (default {DEFAULT_WINDOW})",
-        _WINDOW,
-    ),
-    "Cursor": _param("cursor", "next_cursor of the previous page, as it is", {"type": "string"}),
     "IfNoneMatch": {
         "name": "If-None-Match",
         "in": "header",
@@ -298,7 +266,10 @@ def _error(description: str) -> J:
 
 
 RESPONSES: J = {
-    "BadRequest": _error("a parameter is missing or malformed; the message names it"),
+    "BadRequest": _error(
+        "a parameter is missing, malformed, repeated, unknown to the route or not taken "
+        "with another; the message names it"
+    ),
     "Unauthorized": _error("no valid bearer token"),
     "NotFound": _error("no such path"),
     "MethodNotAllowed": _error("only GET and HEAD"),
@@ -316,10 +287,12 @@ _COMMON = {
     "431": {"$ref": "#/components/responses/HeaderTooLarge"},
     "500": {"$ref": "#/components/responses/InternalError"},
 }
+# Every route refuses a parameter it does not take (public ones too).
+_BAD_REQUEST = {"$ref": "#/components/responses/BadRequest"}
 _READ = {
     **_COMMON,
     "304": {"description": "not modified: the If-None-Match ETag matches"},
-    "400": {"$ref": "#/components/responses/BadRequest"},
+    "400": _BAD_REQUEST,
     "401": {"$ref": "#/components/responses/Unauthorized"},
     "503": {"$ref": "#/components/responses/Unavailable"},
 }
@@ -329,14 +302,12 @@ def _ok(schema: str, description: str) -> J:
     return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
 
 
-def _read(summary: str, schema: str, params: list[str]) -> J:
+def _read(summary: str, schema: str, spec: Spec = NONE) -> J:
     return {
         "get": {
             "summary": summary,
             "security": [{"bearer": []}],
-            "parameters": [
-                {"$ref": f"#/components/parameters/{p}"} for p in [*params, "IfNoneMatch"]
-            ],
+            "parameters": [*spec.openapi(), {"$ref": "#/components/parameters/IfNoneMatch"}],
             "responses": {"200": _ok(schema, summary), **_READ},
         }
     }
@@ -354,6 +325,7 @@ def paths() -> J:
                         "Health",
                         "warming_up, or degraded: the database unreachable past DB_OUTAGE_GRACE",
                     ),
+                    "400": _BAD_REQUEST,
                     **_COMMON,
                 },
             }
@@ -366,27 +338,24 @@ def paths() -> J:
                 "responses": {
                     "200": _ok("OpenAPI", "OpenAPI 3.1"),
                     "304": _READ["304"],
+                    "400": _BAD_REQUEST,
                     **_COMMON,
                 },
             }
         },
         "/v1/scores/latest": _read(
-            "the score of each ticker's newest news",
-            "Latest",
-            ["Tickers", "MinRelevance", "Window"],
+            "the score of each ticker's newest news", "Latest", scores.LATEST
         ),
         "/v1/scores/history": _read(
-            "a ticker's score events by when they were known",
+            "a ticker's score events by when they were known, or (with interval) buckets",
             "HistoryOrBuckets",
-            ["Ticker", "From", "To", "HistoryLimit", "MinRelevance", "Interval", "Basis"],
+            scores.HISTORY,
         ),
         "/v1/articles": _read(
-            "scored articles, newest first, paged by cursor",
-            "Articles",
-            ["TickerFilter", "From", "To", "Label", "MinRelevance", "ArticlesLimit", "Cursor"],
+            "scored articles, newest first, paged by cursor", "Articles", articles.SPEC
         ),
-        "/v1/feeds": _read("each configured feed and how it is doing", "Feeds", []),
-        "/v1/tickers": _read("the watchlist with its coverage", "Tickers", []),
+        "/v1/feeds": _read("each configured feed and how it is doing", "Feeds"),
+        "/v1/tickers": _read("the watchlist with its coverage", "Tickers"),
     }
 
 

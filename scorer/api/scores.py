@@ -15,50 +15,100 @@ from sqlalchemy import Connection, Engine, Row, Select, bindparam, func, select
 from scorer.api import history, params
 from scorer.api.articles import ticker_score_json
 from scorer.api.http import BadRequest, dumps, iso, send, send_json
+from scorer.storage.buckets import INTERVALS
+from scorer.storage.rollups import BASES
 from scorer.storage.tables import Article, ArticleTicker, ScoreEvent
 
 HISTORY_DEFAULT_SPAN = timedelta(days=7)
+_RELEVANCE = "0 to 1: only items whose ticker was tagged with at least this relevance (default 0)"
+
+LATEST = params.Spec(
+    (
+        params.tickers("tickers", "a comma-separated list such as AAPL,MSFT, at most 50"),
+        params.unit("min_relevance", _RELEVANCE + "; the newest such item"),
+        params.choice(
+            "window",
+            f"the rolling aggregate on each item (default {history.DEFAULT_WINDOW})",
+            tuple(history.WINDOWS),
+            default=history.DEFAULT_WINDOW,
+        ),
+    )
+)
+# One path, two modes: raw score events, or buckets from the roll-ups with 'interval'.
+# A parameter one mode cannot honour is refused in it (needs/excludes), not ignored.
+HISTORY = params.Spec(
+    (
+        params.ticker("ticker", "one ticker", required=True),
+        params.instant(
+            "from",
+            "start of the range (inclusive); default: 7 days before `to` for raw events, "
+            "with `interval` 7 days (15m), 30 days (1h) or a year (session)",
+        ),
+        params.instant(
+            "to",
+            "end of the range; default now (raw events: inclusive; buckets: those that "
+            "start before it)",
+        ),
+        params.whole(
+            "limit",
+            f"raw events: at most this many, oldest first (default {params.DEFAULT_LIMIT}); "
+            "`truncated` says when there were more",
+            low=1,
+            high=params.MAX_LIMIT,
+            default=params.DEFAULT_LIMIT,
+            excludes=("interval",),
+        ),
+        params.unit(
+            "min_relevance",
+            f"raw events: {_RELEVANCE}. Buckets are rolled up over every relevance "
+            "(see `relevance_weighted_mean`)",
+            excludes=("interval",),
+        ),
+        params.choice(
+            "interval",
+            "buckets from the roll-ups instead of raw events (15m <= 31 days, "
+            "1h <= 366 days, session <= 10 years)",
+            INTERVALS,
+        ),
+        params.choice(
+            "basis",
+            "with interval: known (when a score was first known, default) or published",
+            BASES,
+            default="known",
+            needs="interval",
+        ),
+    )
+)
 
 
-def install(app: bottle.Bottle, engine: Engine) -> None:
+def install(app: bottle.Bottle, engine: Engine, watchlist: frozenset[str] = frozenset()) -> None:
     # The score reads use Core on a plain connection: a Session and ORM entities cost
     # more than the queries themselves here.
     latest_items = _LatestCache(engine)
     history_views = history.ResponseCache()
 
-    @app.get("/v1/scores/latest")
-    def latest() -> str:
-        tickers = params.tickers(params.arg("tickers"))
-        least = params.min_relevance(params.arg("min_relevance"))
-        window = history.choice(
-            "window", params.arg("window"), tuple(history.WINDOWS), history.DEFAULT_WINDOW
-        )
-        items = latest_items.get(tickers, window, least)
+    @app.get("/v1/scores/latest", params=LATEST)
+    def latest(query: params.Query) -> str:
+        tickers = query["tickers"]
+        items = latest_items.get(tickers, query["window"], query["min_relevance"])
         # Assembled from per-ticker JSON texts: the same bytes as send_json would write.
         data = ",".join(text for text in items.values() if text is not None)
         missing = dumps([t for t, text in items.items() if text is None])
-        return send(f'{{"data":[{data}],"missing":{missing}}}', cache=True)
+        unwatched = dumps([t for t in tickers if t not in watchlist])
+        return send(f'{{"data":[{data}],"missing":{missing},"unwatched":{unwatched}}}', cache=True)
 
-    @app.get("/v1/scores/history")
-    def scores_history() -> str:
-        ticker = params.ticker(params.arg("ticker"))
-        end = params.instant("to", params.arg("to")) or _next_minute(datetime.now(UTC))
-        if params.arg("interval") is not None:  # buckets from the roll-ups
+    @app.get("/v1/scores/history", params=HISTORY)
+    def scores_history(query: params.Query) -> str:
+        ticker = query["ticker"]
+        end = query["to"] or _next_minute(datetime.now(UTC))
+        if query["interval"] is not None:  # buckets from the roll-ups
             return history.history(
-                history_views,
-                engine,
-                ticker,
-                params.instant("from", params.arg("from")),
-                end,
-                {"interval": params.arg("interval"), "basis": params.arg("basis")},
+                history_views, engine, ticker, query["from"], end, query["interval"], query["basis"]
             )
-        start = params.instant("from", params.arg("from")) or params.span_before(
-            end, HISTORY_DEFAULT_SPAN
-        )
+        start = query["from"] or params.span_before(end, HISTORY_DEFAULT_SPAN)
         if start > end:
             raise BadRequest("'from' must not be after 'to'")
-        limit = params.limit(params.arg("limit"))
-        least = params.min_relevance(params.arg("min_relevance"))
+        limit, least = query["limit"], query["min_relevance"]
         stmt = (
             _EVENTS.where(
                 ScoreEvent.ticker == ticker,

@@ -114,12 +114,12 @@ def test_every_error_has_one_shape_and_one_format(app: TestApp, monkeypatch) -> 
         app.get("/v1/scores/latest?tickers=" + "A," * 1100, headers=AUTH, status=414),
         app.get("/v1/tickers", headers={**AUTH, "If-None-Match": "x" * 2000}, status=431),
     ]
-    from scorer.api import params
+    from scorer.api import scores
 
-    def bug(raw: str | None) -> list[str]:
+    def bug(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(params, "tickers", bug)
+    monkeypatch.setattr(scores._LatestCache, "get", bug)
     responses.append(
         app.get("/v1/scores/latest?tickers=A", headers=AUTH, status=500, expect_errors=True)
     )
