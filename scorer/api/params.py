@@ -47,6 +47,7 @@ class Param:
     default: Any = None
     needs: str | None = None  # refused unless this parameter is given too
     excludes: tuple[str, ...] = ()  # refused when one of these is given too
+    example: str | None = None  # a valid value, as the document shows it
 
     def openapi(self, notes: Sequence[str] = ()) -> J:
         """The parameter as an OpenAPI (query) parameter object; ``notes`` are added to
@@ -57,13 +58,14 @@ class Param:
         if self.excludes:
             said.append(f"Refused with {_names(self.excludes)} (a 400).")
         schema = self.schema if self.default is None else {**self.schema, "default": self.default}
-        return {
+        out = {
             "name": self.name,
             "in": "query",
             "required": self.required,
             "description": " ".join([*said, *notes]),
             "schema": schema,
         }
+        return out if self.example is None else {**out, "example": self.example}
 
 
 def _names(names: Sequence[str]) -> str:
@@ -209,7 +211,7 @@ def ticker(name: str, description: str, *, required: bool = False) -> Param:
             raise ValueError(f"has a malformed ticker {shown(raw, 20)}") from None
 
     schema = {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9.\\-]{0,9}$"}
-    return Param(name, parse, schema, description, required)
+    return Param(name, parse, schema, description, required, example="AAPL")
 
 
 def tickers(name: str, description: str) -> Param:
@@ -224,7 +226,7 @@ def tickers(name: str, description: str) -> Param:
             raise ValueError(f"may name at most {MAX_TICKERS} tickers")
         return values
 
-    return Param(name, parse, {"type": "string"}, description, required=True)
+    return Param(name, parse, {"type": "string"}, description, True, example="AAPL,MSFT")
 
 
 def instant(name: str, description: str) -> Param:
@@ -243,7 +245,7 @@ def instant(name: str, description: str) -> Param:
             ) from None
 
     schema = {"type": "string", "description": "ISO 8601 date or date-time; no offset means UTC"}
-    return Param(name, parse, schema, description)
+    return Param(name, parse, schema, description, example="2026-11-25T14:30:00Z")
 
 
 def whole(name: str, description: str, *, low: int, high: int, default: int, **kw: Any) -> Param:
@@ -259,7 +261,7 @@ def whole(name: str, description: str, *, low: int, high: int, default: int, **k
         return value
 
     schema = {"type": "integer", "minimum": low, "maximum": high}
-    return Param(name, parse, schema, description, default=default, **kw)
+    return Param(name, parse, schema, description, default=default, example=str(low), **kw)
 
 
 def unit(name: str, description: str, **kw: Any) -> Param:
@@ -275,7 +277,7 @@ def unit(name: str, description: str, **kw: Any) -> Param:
         return value
 
     schema = {"type": "number", "minimum": 0, "maximum": 1}
-    return Param(name, parse, schema, description, default=0.0, **kw)
+    return Param(name, parse, schema, description, default=0.0, example="0.5", **kw)
 
 
 def choice(
@@ -295,9 +297,8 @@ def choice(
             raise ValueError(f"must be one of {', '.join(choices)}, got {shown(raw, 20)}")
         return value
 
-    return Param(
-        name, parse, {"type": "string", "enum": list(choices)}, description, default=default, **kw
-    )
+    schema = {"type": "string", "enum": list(choices)}
+    return Param(name, parse, schema, description, default=default, example=choices[0], **kw)
 
 
 def cursor(name: str, description: str) -> Param:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from urllib.parse import quote, urlencode
 
 import pytest
 from sqlalchemy import Engine
@@ -14,6 +15,8 @@ from webtest import TestApp
 from jobs.score import score_pending
 from scorer.api import create_app
 from scorer.api.http import dumps
+from scorer.api.openapi import document
+from scorer.api.params import spec_of
 from scorer.config.settings import Settings
 from scorer.scoring.model import ModelLoader
 from scorer.scoring.model.transformers_runtime import TransformersClassifier
@@ -222,3 +225,190 @@ def test_health_reasons_show_no_filesystem_path() -> None:
 def test_a_token_never_appears_in_an_error(app: TestApp) -> None:
     for headers in ({"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": TOKEN}):
         assert TOKEN not in app.get("/v1/tickers", headers=headers, status=401).text
+
+
+# --- parameters: declared once per route, parsed strictly, documented as parsed ----------
+
+
+def _malformed(parameter: dict) -> list[str]:  # type: ignore[type-arg]
+    """Values a parameter of this schema must refuse: whatever the kind, surrounding
+    spaces and control characters; then what a lenient int()/float() would take."""
+    schema = parameter["schema"]
+    example = parameter.get("example") or "x"
+    values = [f" {example}", f"{example} ", "\x01"]
+    if schema.get("type") == "integer":
+        values += ["1_0", "+5", "-5", "1.0", "\u0661\u0662", str(schema["maximum"] + 1), "ten"]
+    elif schema.get("type") == "number":
+        values += ["0_1", "nan", "inf", "1e-1", "-0.1", "1.5", "garbage", "0x1", "0.5.1"]
+    elif "enum" in schema:
+        values += ["not-one-of-them", schema["enum"][0] + "x"]
+    elif parameter["name"] in ("from", "to"):
+        values += ["yesterday", "2026-13-01", "9999-12-31T23:59-14:00"]
+    else:  # tickers, a ticker, a cursor
+        values += ["$$", "zzz" if parameter["name"] == "cursor" else "A" * 300]
+    return values
+
+
+def _routes(app: TestApp) -> list[tuple[str, list[dict]]]:  # type: ignore[type-arg]
+    """Every route of the app (read from the app, not a list here) with its parameters."""
+    return [(route.rule, spec_of(route).openapi()) for route in app.app.routes]
+
+
+def _base(parameters: list[dict], leave_out: str = "") -> dict[str, str]:  # type: ignore[type-arg]
+    """A valid value for each required parameter but ``leave_out``."""
+    return {p["name"]: p["example"] for p in parameters if p["required"] and p["name"] != leave_out}
+
+
+def test_every_parameter_of_every_route_refuses_a_malformed_value_naming_it(
+    app: TestApp,
+) -> None:
+    checked = 0
+    for path, parameters in _routes(app):
+        for parameter in parameters:
+            name = parameter["name"]
+            for value in _malformed(parameter):
+                query = {**_base(parameters, name), name: value}
+                response = app.get(path, query, headers=AUTH, expect_errors=True)
+                assert response.status_int == 400, (path, name, value, response.text)
+                assert f"'{name}'" in response.json["message"], (path, name, value)
+                checked += 1
+    assert checked > 100  # the routes' parameters were found
+
+
+def test_every_route_refuses_an_unknown_parameter_naming_it(app: TestApp) -> None:
+    for path, parameters in _routes(app):
+        query = {**_base(parameters), "no_such_thing": "1"}
+        response = app.get(path, query, headers=AUTH, expect_errors=True)
+        assert response.status_int == 400, (path, response.text)
+        assert "'no_such_thing'" in response.json["message"], path
+    body = app.get("/v1/articles?tickers=AAPL", headers=AUTH, status=400).json
+    assert body["message"] == (
+        "'tickers' is not a parameter of this route (did you mean 'ticker'?); it takes "
+        "ticker, from, to, label, min_relevance, limit, cursor"
+    )
+
+
+def test_every_route_refuses_a_repeated_parameter_naming_it(app: TestApp) -> None:
+    for path, parameters in _routes(app):
+        for parameter in parameters:
+            name = parameter["name"]
+            base = urlencode(_base(parameters, name))
+            example = quote(parameter.get("example") or "x")
+            url = f"{path}?{base}&{name}={example}&{name}={example}"
+            response = app.get(url, headers=AUTH, expect_errors=True)
+            assert response.status_int == 400, (url, response.text)
+            assert f"'{name}' is given 2 times" in response.json["message"], url
+    body = app.get("/v1/scores/latest?tickers=AAPL&tickers=MSFT", headers=AUTH, status=400).json
+    assert body["message"] == "'tickers' is given 2 times: give it once (a list is comma-separated)"
+
+
+def test_every_example_in_the_document_is_taken(app: TestApp) -> None:
+    """The other side of the malformed values: each documented example is accepted."""
+    for path, parameters in _routes(app):
+        for parameter in parameters:
+            if parameter.get("example") is None or parameter["name"] == "basis":
+                continue
+            query = {**_base(parameters), parameter["name"]: parameter["example"]}
+            response = app.get(path, query, headers=AUTH, expect_errors=True)
+            assert response.status_int == 200, (path, query, response.text)
+
+
+def test_the_documents_parameters_are_each_routes_spec(app: TestApp) -> None:
+    paths = document()["paths"]
+    for route in app.app.routes:
+        operation = paths[route.rule][route.method.lower()]
+        documented = [p for p in operation.get("parameters", []) if "$ref" not in p]
+        assert documented == spec_of(route).openapi(), route.rule
+    assert any(spec_of(route).params for route in app.app.routes)
+
+
+def test_an_empty_value_counts_as_absent(app: TestApp, scored: None) -> None:
+    raw = app.get("/v1/scores/history?ticker=AAPL&limit=&interval=&basis=", headers=AUTH).json
+    assert raw["limit"] == 500 and "interval" not in raw
+    assert app.get("/v1/articles?ticker=&cursor=", headers=AUTH).json["limit"] == 50
+
+
+@pytest.mark.parametrize("value", ["0", "1", "0.25", ".5", "1.0", "0.000"])
+def test_min_relevance_takes_plain_decimals(app: TestApp, value: str) -> None:
+    body = app.get(f"/v1/scores/history?ticker=AAPL&min_relevance={value}", headers=AUTH).json
+    assert body["min_relevance"] == float(value)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("min_relevance=0_1", "'min_relevance' must be a decimal number from 0 to 1, got '0_1'"),
+        ("min_relevance=%200.1", "'min_relevance' has leading or trailing spaces: ' 0.1'"),
+        ("min_relevance=nan", "'min_relevance' must be a decimal number from 0 to 1, got 'nan'"),
+        ("min_relevance=1.5", "'min_relevance' must be between 0 and 1"),
+        ("limit=-5", "'limit' must be a whole number from 1 to 5000, got '-5'"),
+        ("limit=1_0", "'limit' must be a whole number from 1 to 5000, got '1_0'"),
+        ("limit=0", "'limit' must be between 1 and 5000"),
+        ("cursor=zzz", "'cursor' is not a parameter of this route; it takes ticker, from, to, "
+         "limit, min_relevance, interval, basis"),
+    ],
+)  # fmt: skip
+def test_raw_history_refuses_what_a_lenient_parser_would_take(
+    app: TestApp, query: str, message: str
+) -> None:
+    body = app.get(f"/v1/scores/history?ticker=AAPL&{query}", headers=AUTH, status=400).json
+    assert body == {"error": "bad_request", "message": message}
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("min_relevance=1", "'min_relevance' is not taken with 'interval': drop one of them"),
+        ("min_relevance=garbage", "'min_relevance' must be a decimal number from 0 to 1"),
+        ("limit=5", "'limit' is not taken with 'interval': drop one of them"),
+        ("limit=-5", "'limit' must be a whole number"),
+        ("cursor=zzz", "'cursor' is not a parameter of this route"),
+    ],
+)
+def test_bucketed_history_refuses_what_the_roll_ups_cannot_honour(
+    app: TestApp, query: str, message: str
+) -> None:
+    url = f"/v1/scores/history?ticker=AAPL&interval=session&from=2026-11-24&{query}"
+    assert app.get(url, headers=AUTH, status=400).json["message"].startswith(message)
+    assert app.get(url.rsplit("&", 1)[0], headers=AUTH).json["interval"] == "session"
+
+
+def test_basis_is_only_taken_with_an_interval(app: TestApp) -> None:
+    body = app.get("/v1/scores/history?ticker=AAPL&basis=published", headers=AUTH, status=400)
+    assert body.json["message"] == "'basis' is only taken with 'interval'"
+
+
+def test_latest_tells_an_unwatched_ticker_from_one_with_no_score_yet(
+    app: TestApp, scored: None
+) -> None:
+    # AAPL and MSFT are scored, NVDA is watched but has none, ZZZZ is not watched.
+    body = app.get("/v1/scores/latest?tickers=AAPL,NVDA,ZZZZ", headers=AUTH).json
+    assert [d["ticker"] for d in body["data"]] == ["AAPL"]
+    assert body["missing"] == ["NVDA", "ZZZZ"]  # as before: every ticker without a score
+    assert body["unwatched"] == ["ZZZZ"]
+
+
+def test_a_405_allows_get_and_head_and_head_works(app: TestApp) -> None:
+    for path, parameters in _routes(app):
+        response = app.post(path, headers=AUTH, status=405)
+        assert response.headers["Allow"] == "GET, HEAD", path
+        query = urlencode(_base(parameters))
+        assert app.head(f"{path}?{query}", headers=AUTH).status_int in (200, 503), path
+
+
+@pytest.mark.parametrize("gzip", [False, True])
+@pytest.mark.parametrize(
+    "url", ["/v1/openapi.json", "/v1/scores/latest?tickers=AAPL", "/v1/feeds", "/v1/tickers"]
+)
+def test_a_304_carries_the_200s_etag_cache_control_and_vary(
+    app: TestApp, scored: None, url: str, gzip: bool
+) -> None:
+    headers = {**AUTH, **({"Accept-Encoding": "gzip"} if gzip else {})}
+    first = app.get(url, headers=headers)
+    etag = first.headers["ETag"]
+    # The document is large enough to be gzipped (its ETag weakened), latest is not.
+    assert etag.startswith("W/") == (gzip and url == "/v1/openapi.json")
+    again = app.get(url, headers={**headers, "If-None-Match": etag}, status=304)
+    for name in ("ETag", "Cache-Control", "Vary"):
+        assert again.headers.get(name) == first.headers[name], (url, name)
+    assert again.headers["Vary"] == "Accept-Encoding"
