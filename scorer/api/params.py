@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -74,11 +74,9 @@ def _names(names: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class Query:
-    """A request's parsed parameters: each declared one's value (its default when
-    absent), and which were given."""
+    """A request's parsed parameters: each declared one's value, its default when absent."""
 
     values: Mapping[str, Any]
-    given: frozenset[str] = field(default_factory=frozenset)
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -139,7 +137,7 @@ class Spec:
             for other in p.excludes:
                 if other in sent:
                     raise BadRequest(f"'{p.name}' is not taken with '{other}': drop one of them")
-        return Query(out, frozenset(sent))
+        return Query(out)
 
     def _unknown(self, name: str) -> str:
         takes = ", ".join(self.names) if self.names else "no parameters"
@@ -236,7 +234,11 @@ def instant(name: str, description: str) -> Param:
         try:
             value = datetime.fromisoformat(raw)
         except ValueError:
-            raise ValueError(f"must be an ISO 8601 date or date-time, got {shown(raw)}") from None
+            # An offset's "+" sent as it is arrives as a space: say how to send it.
+            hint = " (send a '+' in a URL as %2B)" if " " in raw.strip() else ""
+            raise ValueError(
+                f"must be an ISO 8601 date or date-time, got {shown(raw)}{hint}"
+            ) from None
         try:
             return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         except OverflowError:  # 9999-12-31T23:59-14:00 is in the year 10000 in UTC

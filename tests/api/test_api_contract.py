@@ -412,3 +412,10 @@ def test_a_304_carries_the_200s_etag_cache_control_and_vary(
     for name in ("ETag", "Cache-Control", "Vary"):
         assert again.headers.get(name) == first.headers[name], (url, name)
     assert again.headers["Vary"] == "Accept-Encoding"
+
+
+def test_an_offset_sent_with_a_bare_plus_is_explained(app: TestApp) -> None:
+    url = "/v1/scores/history?ticker=AAPL&from=2026-11-25T10:00:00+05:00"
+    message = app.get(url, headers=AUTH, status=400).json["message"]
+    assert message.endswith("(send a '+' in a URL as %2B)")
+    assert app.get(url.replace("+", "%2B"), headers=AUTH).json["from"] == "2026-11-25T05:00:00Z"
