@@ -272,7 +272,10 @@ RESPONSES: J = {
     ),
     "Unauthorized": _error("no valid bearer token"),
     "NotFound": _error("no such path"),
-    "MethodNotAllowed": _error("only GET and HEAD"),
+    "MethodNotAllowed": {
+        **_error("only GET and HEAD"),
+        "headers": {"Allow": {"schema": {"type": "string", "enum": ["GET, HEAD"]}}},
+    },
     "UriTooLong": _error("the query string is longer than 2048 bytes"),
     "HeaderTooLarge": _error("a header the API reads is longer than 1024 bytes"),
     "Unavailable": {
@@ -291,7 +294,10 @@ _COMMON = {
 _BAD_REQUEST = {"$ref": "#/components/responses/BadRequest"}
 _READ = {
     **_COMMON,
-    "304": {"description": "not modified: the If-None-Match ETag matches"},
+    "304": {
+        "description": "not modified: the If-None-Match ETag matches; the same ETag, "
+        "Cache-Control and Vary as the 200"
+    },
     "400": _BAD_REQUEST,
     "401": {"$ref": "#/components/responses/Unauthorized"},
     "503": {"$ref": "#/components/responses/Unavailable"},

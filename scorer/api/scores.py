@@ -25,7 +25,11 @@ _RELEVANCE = "0 to 1: only items whose ticker was tagged with at least this rele
 LATEST = params.Spec(
     (
         params.tickers("tickers", "a comma-separated list such as AAPL,MSFT, at most 50"),
-        params.unit("min_relevance", _RELEVANCE + "; the newest such item"),
+        params.unit(
+            "min_relevance",
+            f"{_RELEVANCE}: the newest such item. Its `window` is rolled up over every "
+            "relevance, as bucketed history is",
+        ),
         params.choice(
             "window",
             f"the rolling aggregate on each item (default {history.DEFAULT_WINDOW})",
