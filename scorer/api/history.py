@@ -27,6 +27,7 @@ from scorer.storage.tables import ScoreRollup
 MAX_SPAN = {"15m": timedelta(days=31), "1h": timedelta(days=366), "session": timedelta(days=3660)}
 MAX_SPAN_TEXT = {"15m": "31 days", "1h": "1 year (366 days)", "session": "10 years"}
 DEFAULT_SPAN = {"15m": timedelta(days=7), "1h": timedelta(days=30), "session": timedelta(days=365)}
+DEFAULT_SPAN_TEXT = {"15m": "7 days", "1h": "30 days", "session": "a year"}
 # Latest's rolling windows: the span, and the roll-up interval that sums it.
 WINDOWS = {
     "1h": (timedelta(hours=1), "15m"),

@@ -20,6 +20,12 @@ from scorer.storage.rollups import BASES
 from scorer.storage.tables import Article, ArticleTicker, ScoreEvent
 
 HISTORY_DEFAULT_SPAN = timedelta(days=7)
+
+
+def _each(texts: dict[str, str]) -> str:
+    return "; ".join(f"{interval}: {text}" for interval, text in texts.items())
+
+
 _RELEVANCE = "0 to 1: only items whose ticker was tagged with at least this relevance (default 0)"
 
 LATEST = params.Spec(
@@ -45,8 +51,8 @@ HISTORY = params.Spec(
         params.ticker("ticker", "one ticker", required=True),
         params.instant(
             "from",
-            "start of the range (inclusive); default: 7 days before `to` for raw events, "
-            "with `interval` 7 days (15m), 30 days (1h) or a year (session)",
+            "start of the range (inclusive); default: 7 days before `to` for raw events, with "
+            f"`interval` this long before it ({_each(history.DEFAULT_SPAN_TEXT)})",
         ),
         params.instant(
             "to",
@@ -70,8 +76,8 @@ HISTORY = params.Spec(
         ),
         params.choice(
             "interval",
-            "buckets from the roll-ups instead of raw events (15m <= 31 days, "
-            "1h <= 366 days, session <= 10 years)",
+            "buckets from the roll-ups instead of raw events; the range covers at most "
+            f"({_each(history.MAX_SPAN_TEXT)})",
             INTERVALS,
         ),
         params.choice(
@@ -85,7 +91,7 @@ HISTORY = params.Spec(
 )
 
 
-def install(app: bottle.Bottle, engine: Engine, watchlist: frozenset[str] = frozenset()) -> None:
+def install(app: bottle.Bottle, engine: Engine, watchlist: frozenset[str]) -> None:
     # The score reads use Core on a plain connection: a Session and ORM entities cost
     # more than the queries themselves here.
     latest_items = _LatestCache(engine)
