@@ -76,8 +76,8 @@ HISTORY = params.Spec(
         ),
         params.choice(
             "interval",
-            "buckets from the roll-ups instead of raw events; the range covers at most "
-            f"({_each(history.MAX_SPAN_TEXT)})",
+            "buckets from the roll-ups instead of raw events; the longest range per "
+            f"interval: {_each(history.MAX_SPAN_TEXT)}",
             INTERVALS,
         ),
         params.choice(
