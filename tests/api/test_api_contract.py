@@ -393,7 +393,7 @@ def test_a_405_allows_get_and_head_and_head_works(app: TestApp) -> None:
         response = app.post(path, headers=AUTH, status=405)
         assert response.headers["Allow"] == "GET, HEAD", path
         query = urlencode(_base(parameters))
-        assert app.head(f"{path}?{query}", headers=AUTH).status_int in (200, 503), path
+        assert app.head(f"{path}?{query}", headers=AUTH).status_int == 200, path
 
 
 @pytest.mark.parametrize("gzip", [False, True])
