@@ -520,13 +520,9 @@ class Settings:
                 "INFISICAL_PROJECT_ID, INFISICAL_CLIENT_ID and INFISICAL_CLIENT_SECRET "
                 "must be set together"
             )
-        if complete:
-            strict = values["env"] != "development"
-            _check_token("RACK_SERVICE_TOKEN", values["service_token"], strict=strict)
-            if values["service_token_next"] is not None:
-                _check_token("RACK_SERVICE_TOKEN_NEXT", values["service_token_next"], strict=strict)
         settings = cls(**values)
         if complete:
+            check_tokens(settings)
             _check_feeds(settings)
         return settings
 
@@ -742,6 +738,16 @@ def _check_feeds(settings: Settings) -> None:
                 f"{kind.contact_setting} is required: {source} polls {kind.where} "
                 f"({spec.name}), which asks for a User-Agent naming a contact"
             )
+
+
+def check_tokens(settings: Settings) -> None:
+    """Raise ConfigError unless the bearer tokens have the form ``settings.env`` asks
+    for (what complete settings check; the web worker checks its environment's token
+    with this before serving reads while the vault is read)."""
+    strict = settings.env != "development"
+    _check_token("RACK_SERVICE_TOKEN", settings.service_token, strict=strict)
+    if settings.service_token_next is not None:
+        _check_token("RACK_SERVICE_TOKEN_NEXT", settings.service_token_next, strict=strict)
 
 
 def _check_token(name: str, token: str | None, *, strict: bool) -> None:
