@@ -185,7 +185,31 @@ def _feeds(raw: str) -> tuple[FeedSpec, ...]:
 
 
 def _tickers(raw: str) -> frozenset[str]:
-    return frozenset(parse_tickers(raw))
+    tickers = frozenset(parse_tickers(raw))
+    if not tickers:  # "," or " , ": surely not meant as "the catalogue's"
+        raise ValueError(NO_TICKERS)
+    return tickers
+
+
+NO_TICKERS = (
+    "names no ticker: list some (TICKERS=AAPL,MSFT), or unset it to watch the "
+    "catalogue's (the 30 Dow stocks)"
+)
+
+
+def _sentry_dsn(raw: str) -> str:
+    """A DSN Sentry's own parser accepts (``https://<key>@<host>/<project>``); the
+    message says what is wrong, never the value (the key is in it)."""
+    from sentry_sdk.utils import BadDsn, Dsn  # only when one is set
+
+    try:
+        Dsn(raw)
+    except BadDsn as exc:
+        reason = str(exc).split(" (")[0].split(" '")[0]  # no part of the value
+        raise ValueError(
+            f"is not a Sentry DSN ({reason}); it looks like https://<key>@<host>/<project>"
+        ) from None
+    return raw
 
 
 def _contact(raw: str) -> str:
@@ -275,7 +299,7 @@ class Settings:
         "RACK_SERVICE_TOKEN", None, str,
         "bearer token for the read API (see below for its form)", "unset", secret=True))
     sentry_dsn: str | None = field(metadata=variable(
-        "SENTRY_DSN", None, str,
+        "SENTRY_DSN", None, _sentry_dsn,
         "send errors to Sentry (no request headers or other PII)", "unset", secret=True))
     env: str = field(metadata=variable(
         "ENV", "development", _choice(*ENVIRONMENTS),
@@ -506,7 +530,12 @@ class Settings:
         runs before the vault has answered (gunicorn's master, a worker's bootstrap) or
         needs no token (``prepare-model``, ``calendar``).
         """
-        env = merged_environ(os.environ if environ is None else environ, vault or {})
+        given = os.environ if environ is None else environ
+        if "TICKERS" in given and not given["TICKERS"].strip():
+            # Blank means unset for every other setting; here it would read as "watch
+            # nothing" and silently be the Dow 30 instead.
+            raise ConfigError(f"TICKERS is set but empty: {NO_TICKERS}")
+        env = merged_environ(given, vault or {})
         values = {s.field: _read(s, env) for s in SETTINGS}
         # Heroku's Python buildpack sets WEB_CONCURRENCY from the dyno's memory when it
         # is unset (2 on 512 MB) and says so in WEB_CONCURRENCY_SET_BY. Each worker
@@ -718,8 +747,9 @@ def _read(setting: Setting, env: Mapping[str, str]) -> Any:
     try:
         return setting.parse(raw)
     except ValueError as exc:
-        # Messages never echo a secret's value (database_url's names no value either).
-        message = "is malformed" if setting.secret and setting.name != "DATABASE_URL" else exc
+        # Messages never echo a secret's value (these parsers name no value either).
+        echoes = setting.secret and setting.name not in ("DATABASE_URL", "SENTRY_DSN")
+        message = "is malformed" if echoes else exc
         raise ConfigError(f"{setting.name}: {message}") from None
 
 
