@@ -325,7 +325,8 @@ class Settings:
         "`none` polls nothing", "unset: the catalogue"))
     tickers: frozenset[str] = field(metadata=variable(
         "TICKERS", frozenset(), _tickers,
-        "the watchlist, comma-separated", "empty"))
+        "the watchlist, comma-separated; set but naming no ticker is refused",
+        "unset: the catalogue's"))
     poll_interval: int = field(metadata=variable(
         "POLL_INTERVAL", 300, _int(30, 3600),
         "seconds between cycles while the market is open (30–3600)", "`300`"))
@@ -407,7 +408,8 @@ class Settings:
     # issue 11: the database outage contract
     db_outage_grace: int = field(metadata=variable(
         "DB_OUTAGE_GRACE", 60, _int(0, 3600),
-        "seconds the database may be unreachable before health turns 503 `degraded`",
+        "seconds the database may be unreachable or without its schema before health "
+        "turns 503 `degraded`",
         "`60`"))
     # Retention and the database plan (issue 10).
     db_size_budget: int = field(metadata=variable(
