@@ -107,6 +107,7 @@ class PostgresLock:
         )
         self._conn: Connection | None = None
         self._mutex = threading.Lock()
+        self._unreachable = False  # said so once: every tick of an outage would repeat it
 
     @property
     def held(self) -> bool:
@@ -151,8 +152,13 @@ class PostgresLock:
                     text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}
                 ).scalar_one()
             except DBAPIError as exc:
-                log.warning("scheduler lock: cannot reach the database: %s", exc.orig)
+                if not self._unreachable:
+                    log.warning("scheduler lock: cannot reach the database: %s", exc.orig)
+                self._unreachable = True
                 return False
+            if self._unreachable:
+                log.warning("scheduler lock: the database answers again")
+                self._unreachable = False
             if got:
                 self._conn, self._checked = conn, self._clock()
                 log.info("scheduler lock acquired: this process runs the jobs")

@@ -374,3 +374,12 @@ def test_held_is_false_once_the_lock_file_is_replaced(locks: MakeLock, sqlite_ur
     path.unlink()
     path.touch()
     assert not lock.held
+
+
+def test_an_unreachable_database_is_logged_once_not_on_every_try(
+    locks: MakeLock, caplog: pytest.LogCaptureFixture
+) -> None:
+    lock = locks("postgresql+psycopg://scorer@127.0.0.1:1/reasonator", "jobs")
+    for _ in range(5):
+        assert not lock.try_acquire()
+    assert caplog.text.count("cannot reach the database") == 1
