@@ -24,6 +24,9 @@ from scorer.storage.store import open_jobs, queue_depth
 
 log = logging.getLogger(__name__)
 
+# What health's ``database`` says: ok, an outage's kind, or a failure that is no outage.
+DATABASE_STATES = ("ok", *(outage.value for outage in Outage), "error")
+
 
 def install(
     app: bottle.Bottle,

@@ -13,6 +13,7 @@ from webtest import TestApp
 
 from jobs.score import score_pending
 from scorer.api import create_app
+from scorer.api.openapi import document
 from scorer.config.settings import Settings
 from scorer.scoring.model import ModelLoader
 from scorer.scoring.model.transformers_runtime import TransformersClassifier
@@ -85,6 +86,8 @@ def test_reads_without_a_schema_are_503s_naming_the_fix_and_recover_after_migrat
         served.now[0] += 61
         degraded = served.health(503)
         assert degraded["status"] == "degraded" and degraded["database"] == "no_schema"
+        health_schema = document()["components"]["schemas"]["Health"]["properties"]
+        assert "no_schema" in health_schema["database"]["enum"], "the contract lists it"
         assert "no schema" in str(degraded["reason"]) and "alembic upgrade head" in str(
             degraded["reason"]
         )
