@@ -108,18 +108,24 @@ class PostgresLock:
         self._conn: Connection | None = None
         self._mutex = threading.Lock()
         self._unreachable = False  # said so once: every tick of an outage would repeat it
+        # Lost with its connection and not taken again yet: ``held`` keeps asking for it
+        # (as the ticks would, but they only run in market hours), until it is taken
+        # again or found held by another process.
+        self._lost = False
 
     @property
     def held(self) -> bool:
         """Whether this process holds the lock, checked on its connection when the last
         check is older than ``check_every`` (in a thread: a dead server must not hang
         health; the caller waits at most ``wait`` seconds). A connection found dead is
-        dropped and the lock asked for again, as ``try_acquire`` does."""
-        if self._conn is None:
+        dropped and the lock asked for again, as ``try_acquire`` does, on each check
+        until it is taken again or another process is found holding it."""
+        if self._conn is None and not self._lost:
             return False
         if self._clock() - self._checked >= self._check_every:
             with self._check_mutex:
                 if self._checking is None:
+                    self._checked = self._clock()  # one check per interval, whatever it finds
                     self._checking = threading.Thread(
                         target=self._check, name="lock-check", daemon=True
                     )
@@ -146,6 +152,7 @@ class PostgresLock:
                     # The lock died with the connection; try again on a new one.
                     log.warning("scheduler lock lost with its connection: %s", exc.orig)
                     self._close()
+                    self._lost = True
             try:
                 conn = self._engine.connect()
                 got = conn.execute(
@@ -159,6 +166,7 @@ class PostgresLock:
             if self._unreachable:
                 log.warning("scheduler lock: the database answers again")
                 self._unreachable = False
+            self._lost = False  # taken again, or another process holds it: a reader
             if got:
                 self._conn, self._checked = conn, self._clock()
                 log.info("scheduler lock acquired: this process runs the jobs")
@@ -168,6 +176,7 @@ class PostgresLock:
 
     def release(self) -> None:
         with self._mutex:
+            self._lost = False
             if self._conn is not None:
                 # Unlock before hanging up: the server ends the session, and frees the
                 # lock, only moments after the client closes, and a successor polling

@@ -383,3 +383,30 @@ def test_an_unreachable_database_is_logged_once_not_on_every_try(
     for _ in range(5):
         assert not lock.try_acquire()
     assert caplog.text.count("cannot reach the database") == 1
+
+
+@pytest.mark.postgres
+def test_a_lock_lost_in_an_outage_is_taken_again_by_held_once_the_database_is_back(
+    postgres_server: str, admin: Engine, pg_name: str
+) -> None:
+    from scorer.market.lock import PostgresLock
+    from tests.helpers.outage import Outage
+
+    now = [0.0]
+    engine = make_engine(postgres_server)
+    lock = PostgresLock(engine, pg_name, clock=lambda: now[0])
+    down = Outage(postgres_server)
+    try:
+        assert lock.try_acquire()
+        down.start()  # refuses connections and ends the open ones, the lock's too
+        now[0] += 5.0
+        assert not lock.held, "lost, and the database refuses a new connection"
+        down.end()
+        assert not lock.held, "not checked again within the interval"
+        now[0] += 5.0
+        assert lock.held, "taken again on the next check, with no tick"
+        assert holder_pid(admin, pg_name) is not None
+    finally:
+        down.end()
+        lock.release()
+        engine.dispose()
