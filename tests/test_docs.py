@@ -69,3 +69,16 @@ def test_the_detailed_settings_table_matches_the_declarations() -> None:
         if len(cells) == 3 and (name := re.match(r"`([A-Z][A-Z0-9_]+)`", cells[0])):
             rows[name.group(1)] = cells[1]
     assert rows == {s.name: s.shown for s in SETTINGS}
+
+
+def test_every_health_field_the_docs_name_is_one_health_has() -> None:
+    from scorer.api.openapi import document
+
+    fields = set(document()["components"]["schemas"]["Health"]["properties"])
+    named = {
+        (page.name, name)
+        for page in PAGES
+        for name in re.findall(r"[Hh]ealth's `(\w+)`", FENCE.sub("", page.read_text()))
+    }
+    assert named, "the pattern finds what the docs say"
+    assert {pair for pair in named if pair[1] not in fields} == set()

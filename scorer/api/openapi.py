@@ -230,6 +230,7 @@ SCHEMAS: J = {
             "flag_reasonator": _BOOL,
             "role": {"type": "string", "enum": ["scheduler", "reader"]},
             "database": {"type": "string", "enum": list(DATABASE_STATES)},
+            "storage": {"type": ["object", "null"]},  # the usage against the plan
         },
         extra=True,  # the design's contract: extra fields are fine
     ),
