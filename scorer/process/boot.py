@@ -105,6 +105,9 @@ class Booting:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._interim is not None:  # stopped before the vault answered
+            self._interim = None
+            self._release()
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]

@@ -156,3 +156,17 @@ def test_a_malformed_environment_token_serves_no_reads(
                 {"ENV": "production", "RACK_SERVICE_TOKEN": "short-token"}, complete=False
             )
         )
+
+
+def test_stopping_before_the_vault_answered_frees_the_interim_app() -> None:
+    freed: list[bool] = []
+    booting = Booting(
+        dict,  # type: ignore[arg-type]
+        lambda s: None,  # type: ignore[arg-type, return-value]
+        vault_host="vault.example",
+        interim=lambda environ, start: [],
+        release=lambda: freed.append(True),
+    )
+    booting.stop()
+    booting.stop()
+    assert freed == [True]
