@@ -138,3 +138,21 @@ def test_a_schema_that_is_dropped_after_an_outage_is_a_new_report(
     with no_schema(database_url, engine):
         assert served.health()["database"] == "no_schema"
     assert len(served.reports) == 2, "each kind of outage is reported once"
+
+
+def test_a_probe_failing_for_another_reason_says_error_and_logs_its_traceback_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from scorer.api.health import DatabaseProbe
+
+    def broken() -> None:
+        raise RuntimeError("a bug in the probe")
+
+    now = [0.0]
+    probe = DatabaseProbe(broken, clock=lambda: now[0])  # type: ignore[arg-type]
+    for _ in range(5):
+        now[0] += 6
+        probe.get("m", "r")
+    assert probe.state == "error" and probe.reason(70.0).startswith("database probe failing")
+    tracebacks = [r for r in caplog.records if r.exc_info is not None]
+    assert len(tracebacks) == 1 and tracebacks[0].levelno == logging.ERROR
