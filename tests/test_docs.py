@@ -82,3 +82,21 @@ def test_every_health_field_the_docs_name_is_one_health_has() -> None:
     }
     assert named, "the pattern finds what the docs say"
     assert {pair for pair in named if pair[1] not in fields} == set()
+
+
+def test_the_readmes_item_has_every_field_an_article_item_has() -> None:
+    """The README's example is a real `/v1/articles` item: it shows every field the
+    contract (the OpenAPI document) gives an article and a ticker's score."""
+    import json
+
+    from scorer.api.openapi import document
+
+    schemas = document()["components"]["schemas"]
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("## What a score says") :]
+    start = block.index("```json") + len("```json")
+    item = json.loads(block[start : block.index("\n```", start)])
+    assert set(item) == set(schemas["Article"]["properties"])
+    assert set(item["tickers"][0]) == set(schemas["TickerScore"]["properties"])
+    highlight = item["tickers"][0]["highlights"][0]
+    assert set(highlight) == set(schemas["Highlight"]["properties"])
