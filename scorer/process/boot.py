@@ -121,8 +121,9 @@ class Booting:
             return _json(
                 start_response, "503 Service Unavailable", body, ("Cache-Control", "no-store")
             )
-        if path == OPENAPI_PATH:  # public, and the same whatever the settings
-            return self._send_openapi(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == OPENAPI_PATH and method in ("GET", "HEAD"):  # public, whatever the settings
+            return self._send_openapi(environ, start_response, head=method == "HEAD")
         interim = self._interim
         if interim is not None:  # the environment's token: its own 401s, reads from the database
             return interim(environ, start_response)
@@ -136,7 +137,7 @@ class Booting:
         )
 
     def _send_openapi(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
+        self, environ: dict[str, Any], start_response: Callable[..., Any], *, head: bool
     ) -> Iterable[bytes]:
         if self._openapi is None:
             from scorer.api.http import dumps
@@ -156,7 +157,7 @@ class Booting:
                 *headers,
             ],
         )
-        return [self._openapi]
+        return [b"" if head else self._openapi]
 
 
 def _json(

@@ -72,6 +72,7 @@ def test_with_the_vault_down_the_environments_token_reads_and_openapi_is_public(
         )
         assert CLIENT_SECRET not in str(health) and TOKEN not in str(health)
         assert app.get("/v1/openapi.json", status=200).json == document()
+        assert app.head("/v1/openapi.json", status=200).body == b""
         mine = {"Authorization": f"Bearer {TOKEN}"}
         read = app.get("/v1/scores/latest?tickers=AAPL", headers=mine, status=200).json
         assert read == {"data": [], "missing": ["AAPL"]}, "served from the database"
