@@ -69,3 +69,34 @@ def test_the_detailed_settings_table_matches_the_declarations() -> None:
         if len(cells) == 3 and (name := re.match(r"`([A-Z][A-Z0-9_]+)`", cells[0])):
             rows[name.group(1)] = cells[1]
     assert rows == {s.name: s.shown for s in SETTINGS}
+
+
+def test_every_health_field_the_docs_name_is_one_health_has() -> None:
+    from scorer.api.openapi import document
+
+    fields = set(document()["components"]["schemas"]["Health"]["properties"])
+    named = {
+        (page.name, name)
+        for page in PAGES
+        for name in re.findall(r"[Hh]ealth's `(\w+)`", FENCE.sub("", page.read_text()))
+    }
+    assert named, "the pattern finds what the docs say"
+    assert {pair for pair in named if pair[1] not in fields} == set()
+
+
+def test_the_readmes_item_has_every_field_an_article_item_has() -> None:
+    """The README's example is a real `/v1/articles` item: it shows every field the
+    contract (the OpenAPI document) gives an article and a ticker's score."""
+    import json
+
+    from scorer.api.openapi import document
+
+    schemas = document()["components"]["schemas"]
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("## What a score says") :]
+    start = block.index("```json") + len("```json")
+    item = json.loads(block[start : block.index("\n```", start)])
+    assert set(item) == set(schemas["Article"]["properties"])
+    assert set(item["tickers"][0]) == set(schemas["TickerScore"]["properties"])
+    highlight = item["tickers"][0]["highlights"][0]
+    assert set(highlight) == set(schemas["Highlight"]["properties"])

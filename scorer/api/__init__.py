@@ -15,12 +15,13 @@ import bottle
 from sqlalchemy import Engine
 
 from scorer.api import articles, compress, feeds, health, openapi, scores, tickers
-from scorer.api.auth import BearerAuth
+from scorer.api.auth import PUBLIC_ROUTES, BearerAuth
 from scorer.api.http import install_errors
 from scorer.api.params import Parameters
 from scorer.config.settings import Settings
 from scorer.scoring.model import ModelLoader
 from scorer.storage.db import make_session_factory
+from scorer.storage.outage import OutageWatch
 
 __all__ = ["create_app"]
 
@@ -32,18 +33,25 @@ def create_app(
     loader: ModelLoader,
     role: Callable[[], str] = lambda: "scheduler",
     clock: Callable[[], float] = time.monotonic,
+    outages: OutageWatch | None = None,
 ) -> bottle.Bottle:
-    """Build the WSGI app. Nothing here touches the network or loads a model."""
+    """Build the WSGI app. Nothing here touches the network or loads a model.
+    ``outages``: the process's view of the database (the Service shares its own with
+    the jobs), so an outage is logged once whoever meets it."""
     app = bottle.Bottle()
     app.config["json.enable"] = False  # every route serialises itself (ETags need the bytes)
     sessions = make_session_factory(engine)
-    health.install(app, settings, sessions=sessions, loader=loader, role=role, clock=clock)
+    if outages is None:
+        outages = OutageWatch(clock=clock)
+    health.install(
+        app, settings, sessions=sessions, loader=loader, role=role, clock=clock, outages=outages
+    )
     scores.install(app, engine, settings.watchlist)
     feeds.install(app, settings, sessions)
     articles.install(app, settings, engine)
     tickers.install(app, settings, engine)
     openapi.install(app)
-    install_errors(app)
+    install_errors(app, outages, no_database=PUBLIC_ROUTES)
     # A plugin installed later wraps the route more closely: compress inside the error
     # handling, then auth, the first thing every protected route does, and the
     # parameters innermost: no parameter is read before the token is checked.

@@ -19,9 +19,13 @@ from scorer.config.settings import Settings
 from scorer.scoring.model import ModelLoader
 from scorer.scoring.model.base import runtime_health
 from scorer.storage.capacity import measure
+from scorer.storage.outage import Outage, OutageWatch, classify
 from scorer.storage.store import open_jobs, queue_depth
 
 log = logging.getLogger(__name__)
+
+# What health's ``database`` says: ok, an outage's kind, or a failure that is no outage.
+DATABASE_STATES = ("ok", *(outage.value for outage in Outage), "error")
 
 
 def install(
@@ -32,10 +36,13 @@ def install(
     loader: ModelLoader,
     role: Callable[[], str],
     clock: Callable[[], float],
+    outages: OutageWatch,
 ) -> None:
     started = clock()
-    probe = DatabaseProbe(sessions, clock=clock)
-    usage = _CachedUsage(sessions, settings.db_size_budget or None, settings.db_row_limit)
+    probe = DatabaseProbe(sessions, clock=clock, outages=outages)
+    usage = _CachedUsage(
+        sessions, settings.db_size_budget or None, settings.db_row_limit, outages=outages
+    )
 
     @app.get("/v1/health")
     def health() -> str:
@@ -60,7 +67,7 @@ def install(
             "env": settings.env,
             "flag_reasonator": settings.flag_reasonator,
             "role": role(),
-            "database": "ok" if down is None else "unreachable",
+            "database": probe.state,
             "storage": usage.get(),
             **fields,
             **({"warnings": warnings} if warnings else {}),
@@ -69,7 +76,7 @@ def install(
             # Past the grace period a real outage, not a blip: 503, so the keep-alive's
             # escalation fires; it turns 200 again on the first probe that succeeds.
             body["status"] = "degraded"
-            body["reason"] = f"database unreachable for {int(down)} s"
+            body["reason"] = probe.reason(down)
             return send_json(body, status=503)
         return send_json(body)
 
@@ -91,25 +98,30 @@ def public_text(text: str) -> str:
 
 
 class DatabaseProbe:
-    """Queue depth for health, and whether the database answers, refreshed at most
-    every ``ttl`` seconds in a background thread. A request waits at most ``wait``
-    seconds for a refresh, then answers with the last values: health never waits on
-    a dead or slow database."""
+    """Queue depth for health, and whether the database answers (``state``: ``ok``,
+    ``unreachable``, ``no_schema``, or ``error`` for a failure that is no outage),
+    refreshed at most every ``ttl`` seconds in a background thread. A request waits at
+    most ``wait`` seconds for a refresh, then answers with the last values: health never
+    waits on a dead or slow database. A failure is told to ``outages`` (one log line
+    per change of state); only a failure that is no outage logs its traceback, once."""
 
     def __init__(
         self,
         sessions: sessionmaker[Session],
         *,
         clock: Callable[[], float],
+        outages: OutageWatch | None = None,
         ttl: float = 5.0,
         wait: float = 0.5,
     ) -> None:
         self._sessions, self._clock, self._ttl, self._wait = sessions, clock, ttl, wait
+        self._outages = outages or OutageWatch(clock=clock)
         self._lock = threading.Lock()
         self._value: dict[str, int | None] = {"pending": None, "rescore_jobs": None}
         self._at = float("-inf")
         self._running: threading.Thread | None = None
         self.down_since: float | None = None  # clock() of the first failure in a row
+        self.state = "ok"
 
     def get(self, model_id: str, revision: str) -> dict[str, int | None]:
         with self._lock:
@@ -129,6 +141,14 @@ class DatabaseProbe:
         since = self.down_since
         return None if since is None else max(0.0, self._clock() - since)
 
+    def reason(self, down: float) -> str:
+        """Health's reason once the database has been down past the grace period."""
+        if self.state == Outage.NO_SCHEMA.value:
+            return f"database without schema for {int(down)} s: {Outage.NO_SCHEMA.reason}"
+        if self.state == "error":
+            return f"database probe failing for {int(down)} s (see the log)"
+        return f"database unreachable for {int(down)} s"
+
     def _refresh(self, model_id: str, revision: str) -> None:
         try:
             with self._sessions() as session:
@@ -136,10 +156,16 @@ class DatabaseProbe:
                     "pending": queue_depth(session, model_id, revision),
                     "rescore_jobs": open_jobs(session),
                 }
-            self.down_since = None
-        except Exception as exc:  # noqa: BLE001 - health answers whatever the database does
-            log.warning("database probe failed: %s", type(exc).__name__)
+            self.down_since, self.state = None, "ok"
+            self._outages.succeeded()
+        except Exception as exc:  # health answers whatever the database does
             self._value = {"pending": None, "rescore_jobs": None}
+            outage = classify(exc)
+            if outage is not None:
+                self._outages.failed(outage, exc, "health")
+            elif self.state != "error":  # a bug, not an outage: its traceback, once
+                log.error("health's database probe failed", exc_info=exc)
+            self.state = "error" if outage is None else outage.value
             if self.down_since is None:
                 self.down_since = self._clock()
         finally:
@@ -157,6 +183,8 @@ class _CachedUsage:
         sessions: sessionmaker[Session],
         budget: int | None,
         row_limit: int | None,
+        *,
+        outages: OutageWatch,
         ttl: float = 60.0,
     ) -> None:
         self._sessions, self._budget, self._row_limit, self._ttl = (
@@ -165,9 +193,11 @@ class _CachedUsage:
             row_limit,
             ttl,
         )
+        self._outages = outages
         self._lock = threading.Lock()
         self._value: dict[str, object] | None = None
         self._at = float("-inf")
+        self._failing = False  # a failure that is no outage was logged: not again
 
     def get(self) -> dict[str, object] | None:
         now = time.monotonic()
@@ -176,9 +206,15 @@ class _CachedUsage:
         try:
             with self._sessions() as session:
                 self._value = measure(session, self._budget, self._row_limit).as_json()
-        except Exception:  # health must answer even when the database does not
-            log.warning("database usage unavailable", exc_info=True)
+            self._failing = False
+        except Exception as exc:  # health must answer even when the database does not
             self._value = None
+            outage = classify(exc)
+            if outage is not None:  # the probe says when it is back
+                self._outages.failed(outage, exc, "health")
+            elif not self._failing:
+                log.error("database usage unavailable", exc_info=exc)
+                self._failing = True
         finally:
             self._at = now
             self._lock.release()

@@ -1,19 +1,20 @@
 """What every route shares: JSON bodies, ETags, one error shape, and the mapping of a
-database outage to 503 (bearer auth is the plugin in scorer/api/auth.py)."""
+database outage to 503 with its reason (scorer/storage/outage.py classifies; bearer
+auth is the plugin in scorer/api/auth.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
 import bottle
 from sqlalchemy import exc as sa_exc
 
-from scorer.storage.db import is_outage
+from scorer.storage.outage import OutageWatch, classify
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +113,13 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == etag for tag in value.split(",") if tag.strip())
 
 
-def install_errors(app: bottle.Bottle) -> None:
+def install_errors(
+    app: bottle.Bottle, outages: OutageWatch, *, no_database: Collection[str] = ()
+) -> None:
     """Every error answers one JSON shape; a BadRequest from a route is a 400 and a
-    database outage a 503 with Retry-After."""
+    database outage a 503 with Retry-After and the outage's reason. ``outages`` hears
+    of each outage a route meets and of each route (outside ``no_database``, the rules
+    that read no table) that answered again."""
 
     def error(err: bottle.HTTPError) -> str:
         # A 500's traceback is already written to the server's error log by Bottle and
@@ -130,7 +135,7 @@ def install_errors(app: bottle.Bottle) -> None:
     for status in ERRORS:
         app.error(status)(error)
     app.add_hook("before_request", _limit_query)
-    app.install(_errors_plugin)
+    app.install(_ErrorsPlugin(outages, frozenset(no_database)))
 
 
 def allow(methods: str) -> str:
@@ -146,19 +151,35 @@ def _limit_query() -> None:
         raise bottle.HTTPError(414, f"the query string is longer than {MAX_QUERY} bytes")
 
 
-def _errors_plugin(callback: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return callback(*args, **kwargs)
-        except BadRequest as exc:
-            return send(error_body(400, str(exc)), status=400)
-        except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
-            if not is_outage(exc):
-                raise  # a bug: Bottle's 500, with the traceback in the log
-            # One line, no traceback: an outage is not a bug, and the URL stays out.
-            cause = getattr(exc, "orig", None) or exc
-            log.warning("database unreachable: %s", type(cause).__name__)
-            bottle.response.set_header("Retry-After", str(RETRY_AFTER))
-            return send(error_body(503, "the database is unreachable; retry later"), status=503)
+class _ErrorsPlugin:
+    """A BadRequest as a 400; an outage as a 503 (one log line per change of state, in
+    ``OutageWatch``, never a traceback per request); any other database error raises
+    on, a bug: Bottle's 500, with the traceback in the log."""
 
-    return wrapper
+    name = "errors"
+    api = 2
+
+    def __init__(self, outages: OutageWatch, no_database: frozenset[str]) -> None:
+        self._outages, self._no_database = outages, no_database
+
+    def apply(self, callback: Callable[..., Any], route: bottle.Route) -> Callable[..., Any]:
+        outages = self._outages
+        reads = route.rule not in self._no_database
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = callback(*args, **kwargs)
+            except BadRequest as exc:
+                return send(error_body(400, str(exc)), status=400)
+            except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+                outage = classify(exc)
+                if outage is None:
+                    raise
+                outages.failed(outage, exc, "a request")
+                bottle.response.set_header("Retry-After", str(RETRY_AFTER))
+                return send(error_body(503, outage.reason), status=503)
+            if reads:
+                outages.succeeded()
+            return result
+
+        return wrapper

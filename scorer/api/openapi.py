@@ -15,6 +15,7 @@ import bottle
 
 from scorer import __version__
 from scorer.api import articles, scores
+from scorer.api.health import DATABASE_STATES
 from scorer.api.history import WINDOWS
 from scorer.api.http import ERRORS, dumps, send
 from scorer.api.params import NONE, Spec
@@ -240,7 +241,8 @@ SCHEMAS: J = {
             "env": _STR,
             "flag_reasonator": _BOOL,
             "role": {"type": "string", "enum": ["scheduler", "reader"]},
-            "database": {"type": "string", "enum": ["ok", "unreachable"]},
+            "database": {"type": "string", "enum": list(DATABASE_STATES)},
+            "storage": {"type": ["object", "null"]},  # the usage against the plan
         },
         extra=True,  # the design's contract: extra fields are fine
     ),
@@ -279,7 +281,10 @@ RESPONSES: J = {
     "UriTooLong": _error("the query string is longer than 2048 bytes"),
     "HeaderTooLarge": _error("a header the API reads is longer than 1024 bytes"),
     "Unavailable": {
-        **_error("the database is unreachable; retry after Retry-After seconds"),
+        **_error(
+            "the database is unreachable, or has no schema (the message names the fix); "
+            "retry after Retry-After seconds"
+        ),
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     },
     "InternalError": _error("a bug; the detail is in the server's log"),
@@ -329,7 +334,7 @@ def paths() -> J:
                     "200": _ok("Health", "ready"),
                     "503": _ok(
                         "Health",
-                        "warming_up, or degraded: the database unreachable past DB_OUTAGE_GRACE",
+                        "warming_up, or degraded: the database unavailable past DB_OUTAGE_GRACE",
                     ),
                     "400": _BAD_REQUEST,
                     **_COMMON,

@@ -185,7 +185,31 @@ def _feeds(raw: str) -> tuple[FeedSpec, ...]:
 
 
 def _tickers(raw: str) -> frozenset[str]:
-    return frozenset(parse_tickers(raw))
+    tickers = frozenset(parse_tickers(raw))
+    if not tickers:  # "," or " , ": surely not meant as "the catalogue's"
+        raise ValueError(NO_TICKERS)
+    return tickers
+
+
+NO_TICKERS = (
+    "names no ticker: list some (TICKERS=AAPL,MSFT), or unset it to watch the "
+    "catalogue's (the 30 Dow stocks)"
+)
+
+
+def _sentry_dsn(raw: str) -> str:
+    """A DSN Sentry's own parser accepts (``https://<key>@<host>/<project>``); the
+    message says what is wrong, never the value (the key is in it)."""
+    from sentry_sdk.utils import BadDsn, Dsn  # only when one is set
+
+    try:
+        Dsn(raw)
+    except BadDsn as exc:
+        reason = str(exc).split(" (")[0].split(" '")[0]  # no part of the value
+        raise ValueError(
+            f"is not a Sentry DSN ({reason}); it looks like https://<key>@<host>/<project>"
+        ) from None
+    return raw
 
 
 def _contact(raw: str) -> str:
@@ -275,7 +299,7 @@ class Settings:
         "RACK_SERVICE_TOKEN", None, str,
         "bearer token for the read API (see below for its form)", "unset", secret=True))
     sentry_dsn: str | None = field(metadata=variable(
-        "SENTRY_DSN", None, str,
+        "SENTRY_DSN", None, _sentry_dsn,
         "send errors to Sentry (no request headers or other PII)", "unset", secret=True))
     env: str = field(metadata=variable(
         "ENV", "development", _choice(*ENVIRONMENTS),
@@ -301,7 +325,8 @@ class Settings:
         "`none` polls nothing", "unset: the catalogue"))
     tickers: frozenset[str] = field(metadata=variable(
         "TICKERS", frozenset(), _tickers,
-        "the watchlist, comma-separated", "empty"))
+        "the watchlist, comma-separated; set but naming no ticker is refused",
+        "unset: the catalogue's"))
     poll_interval: int = field(metadata=variable(
         "POLL_INTERVAL", 300, _int(30, 3600),
         "seconds between cycles while the market is open (30–3600)", "`300`"))
@@ -383,7 +408,8 @@ class Settings:
     # issue 11: the database outage contract
     db_outage_grace: int = field(metadata=variable(
         "DB_OUTAGE_GRACE", 60, _int(0, 3600),
-        "seconds the database may be unreachable before health turns 503 `degraded`",
+        "seconds the database may be unreachable or without its schema before health "
+        "turns 503 `degraded`",
         "`60`"))
     # Retention and the database plan (issue 10).
     db_size_budget: int = field(metadata=variable(
@@ -506,7 +532,12 @@ class Settings:
         runs before the vault has answered (gunicorn's master, a worker's bootstrap) or
         needs no token (``prepare-model``, ``calendar``).
         """
-        env = merged_environ(os.environ if environ is None else environ, vault or {})
+        given = os.environ if environ is None else environ
+        if "TICKERS" in given and not given["TICKERS"].strip():
+            # Blank means unset for every other setting; here it would read as "watch
+            # nothing" and silently be the Dow 30 instead.
+            raise ConfigError(f"TICKERS is set but empty: {NO_TICKERS}")
+        env = merged_environ(given, vault or {})
         values = {s.field: _read(s, env) for s in SETTINGS}
         # Heroku's Python buildpack sets WEB_CONCURRENCY from the dyno's memory when it
         # is unset (2 on 512 MB) and says so in WEB_CONCURRENCY_SET_BY. Each worker
@@ -520,13 +551,9 @@ class Settings:
                 "INFISICAL_PROJECT_ID, INFISICAL_CLIENT_ID and INFISICAL_CLIENT_SECRET "
                 "must be set together"
             )
-        if complete:
-            strict = values["env"] != "development"
-            _check_token("RACK_SERVICE_TOKEN", values["service_token"], strict=strict)
-            if values["service_token_next"] is not None:
-                _check_token("RACK_SERVICE_TOKEN_NEXT", values["service_token_next"], strict=strict)
         settings = cls(**values)
         if complete:
+            check_tokens(settings)
             _check_feeds(settings)
         return settings
 
@@ -722,8 +749,9 @@ def _read(setting: Setting, env: Mapping[str, str]) -> Any:
     try:
         return setting.parse(raw)
     except ValueError as exc:
-        # Messages never echo a secret's value (database_url's names no value either).
-        message = "is malformed" if setting.secret and setting.name != "DATABASE_URL" else exc
+        # Messages never echo a secret's value (these parsers name no value either).
+        echoes = setting.secret and setting.name not in ("DATABASE_URL", "SENTRY_DSN")
+        message = "is malformed" if echoes else exc
         raise ConfigError(f"{setting.name}: {message}") from None
 
 
@@ -742,6 +770,16 @@ def _check_feeds(settings: Settings) -> None:
                 f"{kind.contact_setting} is required: {source} polls {kind.where} "
                 f"({spec.name}), which asks for a User-Agent naming a contact"
             )
+
+
+def check_tokens(settings: Settings) -> None:
+    """Raise ConfigError unless the bearer tokens have the form ``settings.env`` asks
+    for (what complete settings check; the web worker checks its environment's token
+    with this before serving reads while the vault is read)."""
+    strict = settings.env != "development"
+    _check_token("RACK_SERVICE_TOKEN", settings.service_token, strict=strict)
+    if settings.service_token_next is not None:
+        _check_token("RACK_SERVICE_TOKEN_NEXT", settings.service_token_next, strict=strict)
 
 
 def _check_token(name: str, token: str | None, *, strict: bool) -> None:

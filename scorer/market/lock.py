@@ -13,6 +13,8 @@ import hashlib
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, create_engine, text
@@ -20,6 +22,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
+
+# Seconds a held lock's connection is trusted before ``held`` checks it again: health's
+# refresh interval (scorer/api/health.py), so its role is true within one refresh.
+HELD_CHECK = 5.0
+# Seconds ``held`` waits for that check; past it, it answers with what it knew.
+HELD_WAIT = 0.5
 
 
 class SchedulerLock(Protocol):
@@ -61,11 +69,25 @@ class PostgresLock:
 
     If the server drops the connection between checks, another process may lead
     before this one notices on its next call; the jobs are idempotent, so that
-    brief overlap costs duplicate work, not duplicate rows.
+    brief overlap costs duplicate work, not duplicate rows. ``held`` checks the
+    connection at most every ``check_every`` seconds (health asks it on every
+    request), so a lost lock is not reported as held for longer than that.
     """
 
-    def __init__(self, engine: Engine, name: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        name: str,
+        *,
+        check_every: float = HELD_CHECK,
+        wait: float = HELD_WAIT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._key = lock_key(name)
+        self._check_every, self._wait, self._clock = check_every, wait, clock
+        self._checked = float("-inf")  # clock() when the connection last answered
+        self._checking: threading.Thread | None = None
+        self._check_mutex = threading.Lock()
         # Its own engine with NullPool: a pooled connection would be handed to a
         # request or reset on return, and the lock would go with it. AUTOCOMMIT so
         # the kept connection never sits "idle in transaction". Keepalives and a TCP
@@ -85,31 +107,68 @@ class PostgresLock:
         )
         self._conn: Connection | None = None
         self._mutex = threading.Lock()
+        self._unreachable = False  # said so once: every tick of an outage would repeat it
+        # Lost with its connection and not taken again yet: ``held`` keeps asking for it
+        # (as the ticks would, but they only run in market hours), until it is taken
+        # again or found held by another process.
+        self._lost = False
 
     @property
     def held(self) -> bool:
+        """Whether this process holds the lock, checked on its connection when the last
+        check is older than ``check_every`` (in a thread: a dead server must not hang
+        health; the caller waits at most ``wait`` seconds). A connection found dead is
+        dropped and the lock asked for again, as ``try_acquire`` does, on each check
+        until it is taken again or another process is found holding it."""
+        if self._conn is None and not self._lost:
+            return False
+        if self._clock() - self._checked >= self._check_every:
+            with self._check_mutex:
+                if self._checking is None:
+                    self._checked = self._clock()  # one check per interval, whatever it finds
+                    self._checking = threading.Thread(
+                        target=self._check, name="lock-check", daemon=True
+                    )
+                    self._checking.start()
+                checking = self._checking
+            checking.join(self._wait)
         return self._conn is not None
+
+    def _check(self) -> None:
+        try:
+            self.try_acquire()
+        finally:
+            with self._check_mutex:
+                self._checking = None
 
     def try_acquire(self) -> bool:
         with self._mutex:
             if self._conn is not None:
                 try:
                     self._conn.execute(text("SELECT 1"))
+                    self._checked = self._clock()
                     return True
                 except DBAPIError as exc:
                     # The lock died with the connection; try again on a new one.
                     log.warning("scheduler lock lost with its connection: %s", exc.orig)
                     self._close()
+                    self._lost = True
             try:
                 conn = self._engine.connect()
                 got = conn.execute(
                     text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}
                 ).scalar_one()
             except DBAPIError as exc:
-                log.warning("scheduler lock: cannot reach the database: %s", exc.orig)
+                if not self._unreachable:
+                    log.warning("scheduler lock: cannot reach the database: %s", exc.orig)
+                self._unreachable = True
                 return False
+            if self._unreachable:
+                log.warning("scheduler lock: the database answers again")
+                self._unreachable = False
+            self._lost = False  # taken again, or another process holds it: a reader
             if got:
-                self._conn = conn
+                self._conn, self._checked = conn, self._clock()
                 log.info("scheduler lock acquired: this process runs the jobs")
             else:
                 conn.close()  # a follower keeps no idle connection open
@@ -117,6 +176,7 @@ class PostgresLock:
 
     def release(self) -> None:
         with self._mutex:
+            self._lost = False
             if self._conn is not None:
                 # Unlock before hanging up: the server ends the session, and frees the
                 # lock, only moments after the client closes, and a successor polling
@@ -143,18 +203,23 @@ class FileLock:
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        """Held, and still on the file at the path (a stat: cheap enough to ask each time)."""
+        fd = self._fd
+        return fd is not None and self._same_file(fd)
+
+    def _same_file(self, fd: int) -> bool:
+        # Deleting the lock file would let another process lock a new file at the same
+        # path: then this lock guards nothing any more.
+        try:
+            return os.stat(self._path).st_ino == os.fstat(fd).st_ino
+        except OSError:  # the path is gone, or fd was closed meanwhile
+            return False
 
     def try_acquire(self) -> bool:
         with self._mutex:
             if self._fd is not None:
-                # Deleting the lock file would let another process lock a new file at
-                # the same path: then this lock guards nothing any more.
-                try:
-                    if os.stat(self._path).st_ino == os.fstat(self._fd).st_ino:
-                        return True
-                except FileNotFoundError:
-                    pass
+                if self._same_file(self._fd):
+                    return True
                 log.warning("scheduler lock file was replaced: lock lost")
                 self._close()
             fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)

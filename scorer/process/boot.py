@@ -4,8 +4,11 @@ the background with backoff, then hands every request to the real app.
 Why: with the runbook's config the bearer token, the Sentry DSN and the model revision
 are in the vault. The worker must bind ``$PORT`` within 60 s whether the vault answers
 or not, tell health why it is not ready, and never serve the read API without a token.
-Until then the public routes (``scorer.api.auth.PUBLIC_ROUTES``) answer 503, health with
-the reason, and every other path 401.
+Until then what the environment alone allows is served: health answers 503 with the
+reason (naming the vault's host, never a credential), the OpenAPI document 200, and
+the read API, when ``RACK_SERVICE_TOKEN`` is set in the environment (which wins over
+the vault), from the database through an interim app (``web.interim_app``); without a
+token known yet every other path answers 401.
 """
 
 from __future__ import annotations
@@ -16,14 +19,14 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from scorer.api.auth import PUBLIC_ROUTES
-from scorer.api.http import RETRY_AFTER
+from scorer.api.http import etag_matches, etag_of
 from scorer.config.settings import ConfigError, Settings, VaultUnreadable
 
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 HEALTH_PATH = "/v1/health"
+OPENAPI_PATH = "/v1/openapi.json"
 # Vault retries: soon at first (a dyno boot races the vault's own restarts), then at most
 # once a minute, so a long outage costs the vault one login a minute per worker.
 FIRST_BACKOFF = 2.0
@@ -38,16 +41,29 @@ class Booting:
         load: Callable[[], Settings],
         start: Callable[[Settings], WSGIApp],
         *,
+        vault_host: str | None = None,
+        interim: WSGIApp | None = None,
+        release: Callable[[], None] = lambda: None,
         first_backoff: float | None = None,
         max_backoff: float | None = None,
     ) -> None:
+        """``vault_host``: where the vault is (None: no vault configured); ``interim``:
+        the read API over the environment's settings, served meanwhile (None: no token
+        in the environment), and ``release`` frees it once the real app runs."""
         self._load = load  # load_settings(Purpose.WEB): reads the vault
         self._start = start
+        self._vault = vault_host
+        self._interim, self._release = interim, release
         self._first_backoff = FIRST_BACKOFF if first_backoff is None else first_backoff
         self._max_backoff = MAX_BACKOFF if max_backoff is None else max_backoff
         self._stop = threading.Event()
         self._app: WSGIApp | None = None
-        self.reason = "reading settings from the vault"
+        self._openapi: bytes | None = None
+        self.reason = (
+            "checking the settings"
+            if vault_host is None
+            else f"reading settings from the vault at {vault_host}"
+        )
         self.attempts = 0
 
     @property
@@ -63,17 +79,25 @@ class Booting:
         backoff = self._first_backoff
         while not self._stop.is_set():
             self.attempts += 1
+            before = self.reason
             try:
                 settings = self._load()
             except VaultUnreadable as exc:  # an outage: down, unreachable, refused
-                self.reason = exc.reason
+                self.reason = f"{exc.reason} (the vault at {self._vault})"
             except ConfigError as exc:  # e.g. the vault holds no RACK_SERVICE_TOKEN
                 self.reason = f"configuration error: {exc}"
             else:
                 self._app = self._start(settings)
+                self._interim = None
+                self._release()
                 return
-            log.error(
-                "boot attempt %d failed, retrying in %.0fs: %s", self.attempts, backoff, self.reason
+            # One ERROR line per change of reason; the retries of the same one are INFO.
+            log.log(
+                logging.ERROR if self.reason != before else logging.INFO,
+                "boot attempt %d failed, retrying in %.0fs: %s",
+                self.attempts,
+                backoff,
+                self.reason,
             )
             if self._stop.wait(backoff):
                 return
@@ -81,6 +105,9 @@ class Booting:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._interim is not None:  # stopped before the vault answered
+            self._interim = None
+            self._release()
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -94,11 +121,12 @@ class Booting:
             return _json(
                 start_response, "503 Service Unavailable", body, ("Cache-Control", "no-store")
             )
-        if path in PUBLIC_ROUTES:  # needs no token, but only the real app can answer it
-            body = {"error": "unavailable", "message": "the service is starting; retry later"}
-            return _json(
-                start_response, "503 Service Unavailable", body, ("Retry-After", str(RETRY_AFTER))
-            )
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == OPENAPI_PATH and method in ("GET", "HEAD"):  # public, whatever the settings
+            return self._send_openapi(environ, start_response, head=method == "HEAD")
+        interim = self._interim
+        if interim is not None:  # the environment's token: its own 401s, reads from the database
+            return interim(environ, start_response)
         # No token is known yet, so no other route can be authorized.
         body = {"error": "unauthorized", "message": "a valid bearer token is required"}
         return _json(
@@ -107,6 +135,29 @@ class Booting:
             body,
             ("WWW-Authenticate", 'Bearer realm="reasonator"'),
         )
+
+    def _send_openapi(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], *, head: bool
+    ) -> Iterable[bytes]:
+        if self._openapi is None:
+            from scorer.api.http import dumps
+            from scorer.api.openapi import document
+
+            self._openapi = dumps(document()).encode()
+        etag = etag_of(self._openapi.decode())
+        headers = [("ETag", etag), ("Cache-Control", "private, no-cache")]
+        if etag_matches(str(environ.get("HTTP_IF_NONE_MATCH", "")), etag):
+            start_response("304 Not Modified", headers)
+            return [b""]
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(self._openapi))),
+                *headers,
+            ],
+        )
+        return [b"" if head else self._openapi]
 
 
 def _json(

@@ -186,6 +186,7 @@ def _instant(raw: str) -> datetime:
 
 
 def _rescore(args: argparse.Namespace) -> int:
+    from scorer.scoring.model.base import model_id_of
     from scorer.storage.db import make_engine, make_session_factory
     from scorer.storage.store import queue_rescore
 
@@ -195,7 +196,7 @@ def _rescore(args: argparse.Namespace) -> int:
     with make_session_factory(engine).begin() as session:
         job = queue_rescore(
             session,
-            settings.finbert_model,
+            model_id_of(settings.finbert_model),  # the id the score job records
             settings.finbert_model_sha,
             since=args.since,
             until=args.until,

@@ -18,8 +18,6 @@ import bottle
 import requests
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from jobs import jobs_on
 from jobs.ingest import IngestResult
@@ -40,7 +38,8 @@ from scorer.ops.observability import report_to_sentry
 from scorer.scoring.cache import SentenceCache
 from scorer.scoring.model import Classifier, ModelLoader, load_classifier
 from scorer.storage.capacity import capacity_error
-from scorer.storage.db import is_outage, make_engine, make_session_factory
+from scorer.storage.db import make_engine, make_session_factory
+from scorer.storage.outage import Outage, OutageWatch, cause_name, classify
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +116,8 @@ class Service:
         # Where warnings for the operator go: Sentry when configured (tests pass a fake).
         self.report = report or (lambda message: report_to_sentry(settings, message))
         self.capacity_refused: str | None = None  # why the database refused a write
+        # The database as the jobs and the API see it: one log line per change of state.
+        self.outages = OutageWatch()
         self._retention_day: date | None = None
 
     @property
@@ -153,6 +154,7 @@ class Service:
             engine=self.engine,
             loader=self.loader,
             role=lambda: "scheduler" if lock.held else "reader",
+            outages=self.outages,
         )
 
     def start(self) -> None:
@@ -186,19 +188,23 @@ class Service:
                 if reason is not None:
                     self._refused(reason)
                     return CycleResult(IngestResult(errors=[self._refusal()]), None)
-                if not isinstance(exc, DBAPIError | SQLAlchemyTimeoutError) or not is_outage(exc):
+                outage = classify(exc)
+                if outage is None:
                     raise
-                return self._outage(exc)
+                return self._outage(outage, exc)
             self.capacity_refused = None
             self.backoff.succeeded()
+            self.outages.succeeded()
             self._daily_retention(when)
             return result
 
-    def _outage(self, exc: Exception) -> CycleResult:
+    def _outage(self, outage: Outage, exc: Exception) -> CycleResult:
         delay = self.backoff.failed()
-        cause = type(getattr(exc, "orig", None) or exc).__name__
-        log.warning(
-            "database unreachable (%s), cycle stopped; %d failed in a row, retry in %.0fs",
+        cause = cause_name(exc)
+        self.outages.failed(outage, exc, "the cycle")  # the WARNING, once per outage
+        log.info(
+            "database %s (%s), cycle stopped; %d failed in a row, retry in %.0fs",
+            outage.value,
             cause,
             self.backoff.failures,
             delay,
@@ -220,8 +226,12 @@ class Service:
         """Run retention; True when the database is back under every limit."""
         try:
             done = self.retention(now)
-        except Exception:
-            log.warning("retention failed while writes are paused", exc_info=True)
+        except Exception as exc:
+            outage = classify(exc)
+            if outage is None:
+                log.warning("retention failed while writes are paused", exc_info=True)
+            else:
+                self.outages.failed(outage, exc, "retention")
             return False
         percents = [done.usage.get("bytes_percent"), done.usage.get("rows_percent")]
         return all(not isinstance(p, float) or p < 100 for p in percents)
@@ -235,8 +245,12 @@ class Service:
         for job in jobs_on(Schedule.DAILY):
             try:
                 log.info("%s: %s", job.name, _summary(job.run(self, now)))
-            except Exception:  # the cycle's writes are done; the job tries again tomorrow
-                log.exception("%s failed", job.name)
+            except Exception as exc:  # the cycle's writes are done; it tries again tomorrow
+                outage = classify(exc)
+                if outage is None:
+                    log.exception("%s failed", job.name)
+                else:
+                    self.outages.failed(outage, exc, job.name)
 
     def _cycle(self, when: datetime) -> CycleResult:
         """The cycle's jobs in order; those that need the model wait until it loads

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Engine, Table, create_engine, event, make_url, select
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,25 +48,6 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
             "keepalives_count": 3,
         },
     )
-
-
-def is_outage(exc: BaseException) -> bool:
-    """Whether a database error means "the database is unreachable" (refused, gone,
-    timed out, connection lost, file missing) rather than a bug in a statement."""
-    if isinstance(exc, sa_exc.TimeoutError):  # no connection from the pool in time
-        return True
-    if isinstance(exc, sa_exc.DBAPIError):
-        if isinstance(exc.orig, sqlite3.Error):
-            # sqlite3 raises OperationalError for a missing table too: only a file that
-            # cannot be opened or read is an outage; a bad statement stays a 500.
-            return any(sign in str(exc.orig).lower() for sign in _SQLITE_OUTAGE)
-        return exc.connection_invalidated or isinstance(
-            exc, sa_exc.OperationalError | sa_exc.InterfaceError
-        )
-    return False
-
-
-_SQLITE_OUTAGE = ("unable to open", "disk i/o error", "database is locked", "readonly")
 
 
 def check_reachable(url: str) -> None:

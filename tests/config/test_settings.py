@@ -200,3 +200,27 @@ def test_feeds_none_polls_nothing_while_unset_polls_the_catalogue() -> None:
     assert Settings.from_env({"FEEDS": "none"}).feed_specs == ()
     assert Settings.from_env({"FEEDS": " None "}).feed_specs == ()
     assert len(Settings.from_env({}).feed_specs) > 0
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "notadsn",
+        "https://o1.ingest.sentry.io/2",
+        "https://pubkey123@o1.ingest.sentry.io/x",
+        "ftp://k@h/1",
+    ],
+)
+def test_a_sentry_dsn_sentry_cannot_parse_is_refused_at_start_without_its_value(dsn: str) -> None:
+    with pytest.raises(ConfigError, match=r"^SENTRY_DSN: is not a Sentry DSN \(") as info:
+        Settings.from_env({"SENTRY_DSN": dsn})
+    for part in ("notadsn", "pubkey123", "o1.ingest"):
+        assert part not in str(info.value)
+
+
+@pytest.mark.parametrize("raw", ["", "  ", ",", " , ,"])
+def test_tickers_set_but_naming_none_is_refused_not_read_as_the_dow_30(raw: str) -> None:
+    with pytest.raises(ConfigError, match="TICKERS") as info:
+        Settings.from_env({"TICKERS": raw})
+    assert "unset it to watch the catalogue's" in str(info.value)
+    assert len(Settings.from_env({}).watchlist) == 30, "unset: the catalogue's"

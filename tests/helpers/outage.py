@@ -75,3 +75,27 @@ def outage(database_url: str, *engines: Engine) -> Iterator[Outage]:
         yield down
     finally:
         down.end()
+
+
+@contextmanager
+def no_schema(database_url: str, engine: Engine) -> Iterator[None]:
+    """The database answers but has no tables inside the block, as after ``DROP
+    DATABASE … WITH (FORCE)`` and ``CREATE DATABASE`` (Postgres: exactly that; SQLite:
+    every table dropped); migrated again after it, as the release phase would."""
+    if database_url.startswith("sqlite"):
+        from scorer.storage.tables import Base
+
+        with engine.begin() as conn:
+            Base.metadata.drop_all(conn)
+            conn.exec_driver_sql("DROP TABLE alembic_version")
+    else:
+        name = make_url(database_url).database
+        with Outage(database_url)._admin() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield
+    finally:
+        from scorer.storage.db import migrate
+
+        migrate(engine)

@@ -315,3 +315,98 @@ def test_a_lost_connection_is_noticed_when_another_process_took_over(
     assert not first.held
     second.release()
     assert first.try_acquire()
+
+
+@pytest.mark.postgres
+def test_held_turns_false_within_one_check_when_another_process_took_over(
+    postgres_server: str, admin: Engine, pg_name: str
+) -> None:
+    from scorer.market.lock import PostgresLock
+
+    now = [0.0]
+    engines = [make_engine(postgres_server) for _ in range(2)]
+    first = PostgresLock(engines[0], pg_name, check_every=5.0, clock=lambda: now[0])
+    second = PostgresLock(engines[1], pg_name)
+    try:
+        assert first.try_acquire() and first.held
+        lost = holder_pid(admin, pg_name)
+        assert lost is not None
+        terminate(admin, lost)
+        assert second.try_acquire()
+        assert first.held, "trusted until the next check: no query per health request"
+        now[0] += 5.0  # one health refresh later
+        assert not first.held
+        assert (first.held, second.held) == (False, True)
+    finally:
+        for lock in (first, second):
+            lock.release()
+        for engine in engines:
+            engine.dispose()
+
+
+@pytest.mark.postgres
+def test_held_takes_the_lock_again_when_its_connection_died_and_nobody_took_it(
+    postgres_server: str, admin: Engine, pg_name: str
+) -> None:
+    from scorer.market.lock import PostgresLock
+
+    now = [0.0]
+    engine = make_engine(postgres_server)
+    lock = PostgresLock(engine, pg_name, clock=lambda: now[0])
+    try:
+        assert lock.try_acquire()
+        lost = holder_pid(admin, pg_name)
+        assert lost is not None
+        terminate(admin, lost)
+        now[0] += 5.0
+        assert lock.held
+        again = holder_pid(admin, pg_name)
+        assert again is not None and again != lost
+    finally:
+        lock.release()
+        engine.dispose()
+
+
+def test_held_is_false_once_the_lock_file_is_replaced(locks: MakeLock, sqlite_url: str) -> None:
+    lock = locks(sqlite_url, "jobs")
+    assert lock.try_acquire() and lock.held
+    path = Path(sqlite_url.removeprefix("sqlite:///") + ".scheduler.lock")
+    path.unlink()
+    path.touch()
+    assert not lock.held
+
+
+def test_an_unreachable_database_is_logged_once_not_on_every_try(
+    locks: MakeLock, caplog: pytest.LogCaptureFixture
+) -> None:
+    lock = locks("postgresql+psycopg://scorer@127.0.0.1:1/reasonator", "jobs")
+    for _ in range(5):
+        assert not lock.try_acquire()
+    assert caplog.text.count("cannot reach the database") == 1
+
+
+@pytest.mark.postgres
+def test_a_lock_lost_in_an_outage_is_taken_again_by_held_once_the_database_is_back(
+    postgres_server: str, admin: Engine, pg_name: str
+) -> None:
+    from scorer.market.lock import PostgresLock
+    from tests.helpers.outage import Outage
+
+    now = [0.0]
+    engine = make_engine(postgres_server)
+    lock = PostgresLock(engine, pg_name, clock=lambda: now[0])
+    down = Outage(postgres_server)
+    try:
+        assert lock.try_acquire()
+        down.start()  # refuses connections and ends the open ones, the lock's too
+        now[0] += 5.0
+        assert not lock.held, "lost, and the database refuses a new connection"
+        down.end()
+        assert not lock.held, "not checked again within the interval"
+        now[0] += 5.0
+        assert lock.held, "taken again on the next check, with no tick"
+        assert holder_pid(admin, pg_name) is not None
+    finally:
+        down.end()
+        lock.release()
+        engine.dispose()

@@ -59,7 +59,9 @@ def test_one_cycle_stores_scores_and_serves_them(service: Service) -> None:
     assert tsla["article"]["headline"] == "$TSLA stock plunges on recall"
     assert tsla["label"] == expected.label
     assert tsla["score"] == pytest.approx(expected.score, abs=1e-5)
-    assert tsla["model"] == {"id": service.settings.finbert_model, "revision": "unknown"}
+    # A local model directory is recorded by its name, never its path (issue 18).
+    model_dir = service.settings.finbert_model
+    assert tsla["model"] == {"id": model_dir.rsplit("/", 1)[-1], "revision": "unknown"}
 
 
 def test_a_second_cycle_stores_and_scores_nothing_twice(service: Service) -> None:

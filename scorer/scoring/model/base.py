@@ -4,6 +4,7 @@ batch of sentences into probabilities the same way in each runtime."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -23,6 +24,19 @@ class Classifier(Protocol):
     labels: list[str]  # index -> label name, from config.id2label
 
     def predict_proba(self, texts: list[str]) -> np.ndarray: ...
+
+
+def model_id_of(source: str) -> str:
+    """The model id score events record for ``FINBERT_MODEL``: a hub id as it is, a
+    local directory by its name (``../shared/models/finsent-minilm`` ->
+    ``finsent-minilm``), so the id does not change with where the directory sits (a
+    build directory, a checkout) and shows no filesystem path. A path is what
+    ``check_model_path`` calls one (absolute, ``./``, ``../``, ``~``, more than one
+    ``/``), or an existing directory."""
+    looks_local = source.startswith(("/", "./", "../", "~")) or source.count("/") > 1
+    if looks_local or Path(source).is_dir():
+        return Path(source).expanduser().name or source
+    return source
 
 
 # What a runtime adds to health: (fields of the body, warnings). A runtime declares it

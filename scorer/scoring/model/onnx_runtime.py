@@ -32,6 +32,7 @@ from scorer.scoring.model.base import (
     RuntimeHealth,
     check_labels,
     length_sorted_batches,
+    model_id_of,
     softmax,
 )
 
@@ -108,7 +109,7 @@ class OnnxClassifier:
         artifact_dir = Path(artifact_dir)
         manifest = read_manifest(artifact_dir)
         self.manifest: dict[str, Any] = manifest
-        self.model_id: str = manifest["source_model"]
+        self.model_id: str = model_id_of(manifest["source_model"])
         self.revision: str = manifest["revision"]
         config = json.loads((artifact_dir / "config.json").read_text(encoding="utf-8"))
         id2label = {int(k): v for k, v in config["id2label"].items()}

@@ -14,6 +14,7 @@ from scorer.scoring.model.base import (
     RuntimeHealth,
     check_labels,
     length_sorted_batches,
+    model_id_of,
     softmax,
 )
 
@@ -38,7 +39,7 @@ class TransformersClassifier:
         self.model.eval()
         id2label = self.model.config.id2label
         self.labels = check_labels([id2label[i] for i in range(len(id2label))])
-        self.model_id = source
+        self.model_id = model_id_of(source)
         self.revision = revision or "unknown"
         self.batch_size = batch_size
 
