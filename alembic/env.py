@@ -29,7 +29,7 @@ def _database_url(*, reachable: bool) -> str:
         print(f"configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
     except DatabaseUnavailable as exc:
-        print(f"outage: {exc} (retry once it is back)", file=sys.stderr)
+        print(f"outage: {exc}; retry once it is back", file=sys.stderr)
         sys.exit(1)
     return url
 

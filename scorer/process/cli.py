@@ -66,12 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     return execute(COMMANDS[args.command], args, debug=args.debug)
 
 
-def execute(command: Command, args: argparse.Namespace, *, debug: bool = False) -> int:
-    """Run ``command``: the one preamble and the one error wrapper of every command."""
+def execute(
+    command: Command, args: argparse.Namespace, *, debug: bool = False, now: datetime | None = None
+) -> int:
+    """Run ``command``: the one preamble and the one error wrapper of every command.
+    ``now`` (the clock by default) is what the checks and the command see."""
     from scorer.ops.observability import configure_logging, init_sentry
 
     configure_logging(logging.DEBUG if debug else logging.INFO)
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     settings: Settings | None = None
     try:
         if command.check is not None:

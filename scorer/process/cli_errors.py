@@ -41,11 +41,11 @@ def failure(exc: Exception, settings: Settings | None, prog: str) -> tuple[int, 
     if isinstance(exc, ArtifactMismatch):
         return USAGE, f"configuration error: {exc}", False
     if isinstance(exc, VaultUnreadable) and not exc.reachable:
-        return FAILURE, f"outage: {_with_vault_host(exc.reason)} (retry once it is back)", False
+        return FAILURE, f"outage: {_with_vault_host(exc.reason)}; retry once it is back", False
     if isinstance(exc, ConfigError):  # a refused vault login included: its credentials
         return USAGE, f"configuration error: {exc}", False
     if isinstance(exc, DatabaseUnavailable):
-        return FAILURE, f"outage: {exc} (retry once it is back)", False
+        return FAILURE, f"outage: {exc}; retry once it is back", False
     if isinstance(exc, SQLAlchemyError) and is_outage(exc):
         return FAILURE, f"outage: the database stopped answering: {type(exc).__name__}", False
     first = _scrubbed((str(exc).strip().splitlines() or [""])[0][:200], settings)
@@ -86,4 +86,4 @@ def _with_vault_host(reason: str) -> str:
     except ConfigError:
         return reason
     host = urlsplit(url).hostname or url
-    return reason if host in reason else f"{reason} (vault at {host})"
+    return reason if host in reason else f"{reason} (the vault at {host})"

@@ -116,16 +116,22 @@ def test_the_service_refuses_an_artifact_of_another_revision(
     artifact: Path, tiny_model: Path
 ) -> None:
     settings = _settings(tiny_model, artifact, revision="rev-2")
-    with pytest.raises(ArtifactMismatch, match=r"mismatch.*rev-2.*rev-1.*redeploy"):
+    with pytest.raises(ArtifactMismatch) as info:
         load_classifier(settings)
+    assert str(info.value) == (
+        f"artifact mismatch in {artifact}: revision differs: FINBERT_MODEL_SHA is rev-2, "
+        f"artifact built from rev-1 (model {tiny_model} in both); fix: run 'python -m scorer "
+        "prepare-model' (a local run) or redeploy (Heroku: the build prepares the configured "
+        "model)"
+    )
 
     loader = ModelLoader(lambda: load_classifier(settings))
     loader.stop()  # one attempt
     loader.run()
     assert not loader.ready and loader.reason is not None
-    assert loader.reason.startswith(
-        "ArtifactMismatch: model revision mismatch: configured rev-2, artifact built from "
-        "rev-1: redeploy"
+    assert loader.reason.startswith("ArtifactMismatch: artifact mismatch in ")
+    assert "revision differs: FINBERT_MODEL_SHA is rev-2, artifact built from rev-1" in (
+        loader.reason
     )
 
 
