@@ -135,6 +135,60 @@ def test_the_service_refuses_an_artifact_of_another_revision(
     )
 
 
+def test_run_once_with_another_model_or_revision_exits_2_with_the_fix(
+    artifact: Path,
+    tiny_model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from scorer.process.cli import main
+
+    for name, value in {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'm.db'}",
+        "FEEDS": "none",
+        "FINBERT_MODEL": str(tiny_model),
+        "FINBERT_MODEL_SHA": "rev-2",
+        "MODEL_ARTIFACT_DIR": str(artifact),
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main(["run-once"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+    assert err[0].startswith(f"configuration error: artifact mismatch in {artifact}: revision")
+    assert "python -m scorer prepare-model" in err[0] and "redeploy" in err[0]
+
+
+@pytest.mark.parametrize(
+    ("configured", "says"),
+    [
+        (
+            ("org/other", "rev-1"),
+            "model id differs: FINBERT_MODEL is org/other, artifact built from org/tiny "
+            "(revision rev-1 in both)",
+        ),
+        (
+            ("org/tiny", "rev-2"),
+            "revision differs: FINBERT_MODEL_SHA is rev-2, artifact built from rev-1 "
+            "(model org/tiny in both)",
+        ),
+        (
+            ("org/other", "unknown"),
+            "model id and revision differ: configured org/other@unknown, artifact built "
+            "from org/tiny@rev-1",
+        ),
+    ],
+)
+def test_a_mismatch_says_which_of_model_and_revision_differs(
+    configured: tuple[str, str], says: str
+) -> None:
+    from scorer.scoring.model.factory import mismatch_message
+
+    message = mismatch_message(configured, ("org/tiny", "rev-1"), Path("/app/var/model"))
+    assert message.startswith(f"artifact mismatch in /app/var/model: {says}; fix: run ")
+    assert "\n" not in message
+
+
 def test_without_an_artifact_the_service_loads_with_transformers(
     tiny_model: Path, tmp_path: Path
 ) -> None:
