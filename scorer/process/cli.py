@@ -21,14 +21,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from scorer.config.settings import Purpose, Settings, load_settings
+from scorer.config.settings import ConfigError, Purpose, Settings, load_settings
 from scorer.market import calendar as market
 from scorer.process import cli_args as arg
-from scorer.process.cli_errors import failure, report_unexpected
+from scorer.process.cli_errors import Outage, failure, report_unexpected
 from scorer.storage import demo
 
 log = logging.getLogger(__name__)
@@ -256,6 +257,7 @@ def _prepare_model(ctx: Context, args: argparse.Namespace) -> int:
     # The same model and revision the service will load: the vault's when the build has
     # the bootstrap keys (bin/post_compile), else the environment's.
     settings = ctx.settings
+    _check_build_settings(settings)
     try:
         out = build_artifact(
             settings.finbert_model,
@@ -266,6 +268,8 @@ def _prepare_model(ctx: Context, args: argparse.Namespace) -> int:
     except FidelityGateError as exc:
         print(f"prepare-model: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # what transformers raises for a model it cannot fetch
+        raise _build_failure(settings, exc) from exc
     manifest = read_manifest(out)
     fidelity = manifest.get("fidelity", {})
     print(json.dumps({"artifact": str(out), **manifest}))
@@ -277,6 +281,41 @@ def _prepare_model(ctx: Context, args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _check_build_settings(settings: Settings) -> None:
+    """ConfigError for a local model path to nothing (or to a directory holding no
+    model), or an artifact directory that cannot be written, before the minutes of a
+    build."""
+    from scorer.scoring.model.factory import check_model_path
+
+    check_model_path(settings.finbert_model)
+    local = Path(settings.finbert_model).expanduser()
+    if local.is_dir() and not (local / "config.json").is_file():
+        raise ConfigError(
+            f"FINBERT_MODEL: the directory {local.name!r} holds no model (no config.json; "
+            "write one with save_pretrained)"
+        )
+    parent = settings.model_artifact_dir.resolve().parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ConfigError(
+            f"MODEL_ARTIFACT_DIR: cannot write {settings.model_artifact_dir.name!r}: "
+            f"its directory {parent} does not exist or is not writable"
+        )
+
+
+def _build_failure(settings: Settings, exc: OSError) -> Exception:
+    """An OSError of the build, as what it means: the artifact directory cannot be
+    written (a setting), the model hub did not answer (an outage), or the hub or the
+    directory has no such model (a setting)."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    target = str(settings.model_artifact_dir.resolve().parent)
+    if exc.filename and str(exc.filename).startswith(target):
+        reason = exc.strerror or type(exc).__name__
+        return ConfigError(f"MODEL_ARTIFACT_DIR: cannot write into {target}: {reason}")
+    if "connect" in first.lower() or "timed out" in first.lower():
+        return Outage(f"the model hub did not answer for {settings.finbert_model}: {first}")
+    return ConfigError(f"FINBERT_MODEL: cannot load {settings.finbert_model}: {first}")
 
 
 def _check_rescore(args: argparse.Namespace, now: datetime) -> None:

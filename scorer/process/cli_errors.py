@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 USAGE, FAILURE = 2, 1
 
 
+class Outage(Exception):
+    """Something a command needs did not answer (the model hub, say): exit 1."""
+
+
 def failure(exc: Exception, settings: Settings | None, prog: str) -> tuple[int, str, bool]:
     """(exit code, the line for stderr, whether it was unexpected) for ``exc`` raised by
     the command ``prog`` (``python -m scorer rescore``)."""
@@ -44,7 +48,7 @@ def failure(exc: Exception, settings: Settings | None, prog: str) -> tuple[int, 
         return FAILURE, f"outage: {_with_vault_host(exc.reason)}; retry once it is back", False
     if isinstance(exc, ConfigError):  # a refused vault login included: its credentials
         return USAGE, f"configuration error: {exc}", False
-    if isinstance(exc, DatabaseUnavailable):
+    if isinstance(exc, DatabaseUnavailable | Outage):
         return FAILURE, f"outage: {exc}; retry once it is back", False
     if isinstance(exc, SQLAlchemyError) and is_outage(exc):
         return FAILURE, f"outage: the database stopped answering: {type(exc).__name__}", False

@@ -249,3 +249,31 @@ def test_as_a_process_a_missing_database_is_an_outage_and_an_unknown_role_a_sett
         )
         assert (done.returncode, done.stderr.strip().splitlines()) == (code, [line])
         assert "hunter2" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("model", "artifact_dir", "says"),
+    [
+        ("./no-such-model", "art", "FINBERT_MODEL: no model directory named 'no-such-model'"),
+        ("empty", "art", "FINBERT_MODEL: the directory 'empty' holds no model (no config.json"),
+        ("model", "a-file/art", "MODEL_ARTIFACT_DIR: cannot write 'art': its directory"),
+    ],
+)
+def test_prepare_model_refuses_a_bad_model_or_artifact_dir_before_building(
+    model: str,
+    artifact_dir: str,
+    says: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FINBERT_MODEL", model if model.startswith(".") else str(tmp_path / model))
+    monkeypatch.setenv("MODEL_ARTIFACT_DIR", str(tmp_path / artifact_dir))
+    code, err = _run(["prepare-model", "--no-gate"], capsys)
+    line = _one_line(err)
+    assert code == 2 and line.startswith(f"configuration error: {says}"), line

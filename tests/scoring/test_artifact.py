@@ -228,8 +228,12 @@ def test_prepare_model_builds_where_the_service_looks(
     monkeypatch.setenv("MODEL_ARTIFACT_DIR", str(tmp_path / "var" / "model"))
 
     assert main(["prepare-model", "--no-gate"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
     assert out["revision"] == "rev-9"
+    # The MatMuls kept out of per-tensor int8 are 8-bit blockwise, and it says so.
+    assert "MatMuls kept blockwise" in captured.err and "kept fp32" not in captured.err
+    assert "blockwise_fraction=" in captured.err
     assert out["fidelity"]["gate"] == "skipped"
     settings = Settings.from_env(complete=False)
     assert isinstance(load_classifier(settings), OnnxClassifier)
