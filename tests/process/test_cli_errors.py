@@ -18,8 +18,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
+from scorer.config.settings import ConfigError, Settings, VaultUnreadable
 from scorer.process import cli
-from scorer.storage.db import make_engine, make_session_factory
+from scorer.process.cli_errors import failure
+from scorer.storage.db import DatabaseUnavailable, make_engine, make_session_factory
+from scorer.storage.demo import DemoRefused
 from scorer.storage.tables import BatchScoreJob
 
 ROOT = Path(__file__).parents[2]
@@ -277,3 +280,64 @@ def test_prepare_model_refuses_a_bad_model_or_artifact_dir_before_building(
     code, err = _run(["prepare-model", "--no-gate"], capsys)
     line = _one_line(err)
     assert code == 2 and line.startswith(f"configuration error: {says}"), line
+
+
+def _operational(orig: Exception) -> Exception:
+    from sqlalchemy.exc import OperationalError
+
+    return OperationalError("SELECT 1", {}, orig)
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "line"),
+    [
+        (
+            VaultUnreadable("vault unreachable: Timeout", reachable=False, authenticated=False),
+            1,
+            "outage: vault unreachable: Timeout (the vault at app.infisical.com); "
+            "retry once it is back",
+        ),
+        (
+            VaultUnreadable("vault login refused (HTTP 401)", reachable=True, authenticated=False),
+            2,
+            "configuration error: vault login refused (HTTP 401)",
+        ),
+        (
+            DatabaseUnavailable("db.example.com:5432", "timeout expired"),
+            1,
+            "outage: the database at db.example.com:5432 is unreachable: timeout expired; "
+            "retry once it is back",
+        ),
+        (
+            _operational(Exception("server closed the connection unexpectedly")),
+            1,
+            "outage: the database stopped answering: OperationalError",
+        ),
+        (ConfigError("POLL_INTERVAL: bad"), 2, "configuration error: POLL_INTERVAL: bad"),
+        (DemoRefused("real articles"), 2, "error: python -m scorer x refused: real articles"),
+        (
+            KeyError("boom"),
+            1,
+            "internal error: KeyError: 'boom' (a bug: the traceback went to Sentry when "
+            "SENTRY_DSN is set; --debug prints it)",
+        ),
+    ],
+)
+def test_each_kind_of_failure_gets_its_code_and_line(exc: Exception, code: int, line: str) -> None:
+    assert failure(exc, None, "python -m scorer x") == (
+        code,
+        line,
+        code == 1 and "internal" in line,
+    )
+
+
+def test_an_unexpected_message_never_shows_a_secret(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgres://app:hunter2pw@db.example.com/d",
+            "RACK_SERVICE_TOKEN": "t" * 20,
+        },
+        complete=False,
+    )
+    _, line, unexpected = failure(RuntimeError(f"bad {'t' * 20} hunter2pw"), settings, "p")
+    assert unexpected and "hunter2pw" not in line and "t" * 20 not in line
