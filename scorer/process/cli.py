@@ -296,11 +296,14 @@ def _check_build_settings(settings: Settings) -> None:
             f"FINBERT_MODEL: the directory {local.name!r} holds no model (no config.json; "
             "write one with save_pretrained)"
         )
-    parent = settings.model_artifact_dir.resolve().parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
+    # The build creates missing directories: the nearest one that exists must take them.
+    existing = settings.model_artifact_dir.resolve().parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
         raise ConfigError(
             f"MODEL_ARTIFACT_DIR: cannot write {settings.model_artifact_dir.name!r}: "
-            f"its directory {parent} does not exist or is not writable"
+            f"{existing} is not a writable directory"
         )
 
 

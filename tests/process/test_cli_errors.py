@@ -259,7 +259,7 @@ def test_as_a_process_a_missing_database_is_an_outage_and_an_unknown_role_a_sett
     [
         ("./no-such-model", "art", "FINBERT_MODEL: no model directory named 'no-such-model'"),
         ("empty", "art", "FINBERT_MODEL: the directory 'empty' holds no model (no config.json"),
-        ("model", "a-file/art", "MODEL_ARTIFACT_DIR: cannot write 'art': its directory"),
+        ("model", "a-file/sub/art", "MODEL_ARTIFACT_DIR: cannot write 'art': "),
     ],
 )
 def test_prepare_model_refuses_a_bad_model_or_artifact_dir_before_building(
