@@ -116,7 +116,11 @@ def _database(settings: Settings, *, ready: bool) -> Iterator[Engine | None]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = arg.Parser(prog="python -m scorer", description=__doc__.split("\n\n")[0])
+    parser = arg.Parser(
+        prog="python -m scorer",
+        description="Reasonator's commands. Exit codes: 0 done, 1 an outage or a failure, "
+        "2 a bad argument or setting (docs/operations.md, 'Exit codes').",
+    )
     parser.add_argument(
         "--debug",
         action="store_true",
