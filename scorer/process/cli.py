@@ -182,8 +182,8 @@ def _add_data_commands(sub: Any) -> None:
         "--since",
         type=arg.instant,
         default=None,
-        help="only buckets from this instant's session on, from the calendar's first "
-        "session (2006-01-03) to now (default: all that detail covers)",
+        help=f"only buckets from this instant's session on, from {market.RANGE_START} "
+        "(New York time) to now (default: all that detail covers)",
     )
     sub.add_parser("retention", help="prune old detail and buckets once, as the daily job does")
     sub.add_parser("db-stats", help="rows and bytes per table, and the share of each limit")
@@ -372,12 +372,10 @@ def _calendar(ctx: Context, args: argparse.Namespace) -> int:
 
 def _check_rollups(args: argparse.Namespace, now: datetime) -> None:
     since = args.since
-    opening = market.sessions_between(market.RANGE_START, market.RANGE_START + timedelta(days=9))
-    first = opening[0].date
-    if since is not None and since.astimezone(market.NY).date() < first:
+    if since is not None and since.astimezone(market.NY).date() < market.RANGE_START:
         raise arg.UsageError(
-            f"--since {arg.shown(since)} is before the market calendar's first session "
-            f"{first}; leave --since out to rebuild every session"
+            f"--since {arg.shown(since)} is before the market calendar's first day "
+            f"{market.RANGE_START} (New York time); leave --since out to rebuild every session"
         )
     arg.not_after("--since", since, now, "there are no score events after it to rebuild from")
 

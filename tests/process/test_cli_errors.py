@@ -59,11 +59,11 @@ BAD_ARGUMENTS = [
     (["rollups", "prune"], "invalid choice: 'prune'"),
     (
         ["rollups", "rebuild", "--since", "1990-01-01"],
-        "is before the market calendar's first session 2006-01-03; leave --since out",
+        "is before the market calendar's first day 2006-01-01 (New York time); leave --since",
     ),
     (
         ["rollups", "rebuild", "--since", "2006-01-01"],  # 2005-12-31 in New York
-        "--since 2006-01-01T00:00:00Z is before the market calendar's first session",
+        "--since 2006-01-01T00:00:00Z is before the market calendar's first day",
     ),
     (["rollups", "rebuild", "--since", "2099-01-01"], "2099-01-01T00:00:00Z is in the future"),
     (["rollups", "rebuild", "--since", "1.1.2026"], "--since: must be an ISO date or date-time"),
