@@ -7,7 +7,7 @@ from logging.config import fileConfig
 
 from alembic import context
 from scorer.config.settings import ConfigError, Purpose, load_settings
-from scorer.storage.db import check_reachable, make_engine
+from scorer.storage.db import DatabaseUnavailable, check_reachable, make_engine
 from scorer.storage.tables import Base
 
 config = context.config
@@ -17,9 +17,26 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 target_metadata = Base.metadata
 
 
+def _database_url(*, reachable: bool) -> str:
+    """DATABASE_URL, checked (and, online, reached), or exit with one line naming it and
+    the host, no traceback: 2 for a malformed or refused setting, 1 for an outage (the
+    exit codes of ``python -m scorer``; docs/operations.md, "Exit codes")."""
+    try:
+        url = load_settings(Purpose.MIGRATE).database_url
+        if reachable:
+            check_reachable(url)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except DatabaseUnavailable as exc:
+        print(f"outage: {exc}; retry once it is back", file=sys.stderr)
+        sys.exit(1)
+    return url
+
+
 def run_migrations_offline() -> None:
     context.configure(
-        url=load_settings(Purpose.MIGRATE).database_url,
+        url=_database_url(reachable=False),
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
@@ -34,13 +51,8 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    try:
-        url = load_settings(Purpose.MIGRATE).database_url
-        check_reachable(url)
-    except ConfigError as exc:
-        # The release phase's log: one line naming DATABASE_URL and the host, no traceback.
-        sys.exit(f"configuration error: {exc}")
-    engine = make_engine(url)
+    # The release phase's log: one line naming DATABASE_URL and the host, no traceback.
+    engine = make_engine(_database_url(reachable=True))
     with engine.connect() as conn:
         _run(conn)
     engine.dispose()

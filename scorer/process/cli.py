@@ -1,28 +1,132 @@
 """Command line: ``python -m scorer {serve,run-once,prepare-model,rescore,calendar,rollups,
-retention,db-stats,seed-demo}``."""
+retention,db-stats,seed-demo}``.
+
+Every command is a ``Command`` (what it runs, the settings purpose it reads, whether it
+needs the database) and runs through ``execute``, the one place that checks the
+arguments, reads the settings, sets up logging and Sentry, readies the database, and
+turns any failure into an exit code and one line on stderr (docs/operations.md,
+"Exit codes"): 2 for a bad argument or setting, 1 for an outage or a failure, never a
+traceback unless ``--debug`` asks for it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import asdict
-from datetime import UTC, date, datetime
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine
 
 from scorer.config.settings import ConfigError, Purpose, Settings, load_settings
+from scorer.market import calendar as market
+from scorer.process import cli_args as arg
+from scorer.process.cli_errors import Outage, failure, report_unexpected
+from scorer.storage import demo
+
+log = logging.getLogger(__name__)
 
 # The Procfile's web: line, as a module invocation.
 WEB_COMMAND = ("gunicorn", "-c", "python:scorer.process.gunicorn_conf", "scorer.process.wsgi:app")
 
 
+@dataclass(frozen=True)
+class Context:
+    """What a command gets: its settings, the engine (reachable and migrated) when it
+    needs the database, and the time it started."""
+
+    settings: Settings
+    engine: Engine | None
+    now: datetime
+
+    @property
+    def db(self) -> Engine:
+        assert self.engine is not None, "a command with database=False has no engine"
+        return self.engine
+
+
+@dataclass(frozen=True)
+class Command:
+    run: Callable[[Context, argparse.Namespace], int]
+    purpose: Purpose
+    database: bool = True  # reachable and at the latest migration before ``run``
+    # Checks across arguments or against the clock, before anything is read or written.
+    check: Callable[[argparse.Namespace, datetime], None] | None = None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scorer", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    args = build_parser().parse_args(argv)
+    return execute(COMMANDS[args.command], args, debug=args.debug)
+
+
+def execute(
+    command: Command, args: argparse.Namespace, *, debug: bool = False, now: datetime | None = None
+) -> int:
+    """Run ``command``: the one preamble and the one error wrapper of every command.
+    ``now`` (the clock by default) is what the checks and the command see."""
+    from scorer.ops.observability import configure_logging, init_sentry
+
+    configure_logging(logging.DEBUG if debug else logging.INFO)
+    now = now or datetime.now(UTC)
+    settings: Settings | None = None
+    try:
+        if command.check is not None:
+            command.check(args, now)
+        settings = load_settings(command.purpose)
+        init_sentry(settings)
+        with _database(settings, ready=command.database) as engine:
+            return command.run(Context(settings, engine, now), args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that reports every failure
+        code, line, unexpected = failure(exc, settings, f"python -m scorer {args.command}")
+        if unexpected:
+            report_unexpected(exc, settings)
+        print(line, file=sys.stderr, flush=True)
+        return code
+
+
+@contextmanager
+def _database(settings: Settings, *, ready: bool) -> Iterator[Engine | None]:
+    """The engine, once the database answers (DatabaseUnavailable or ConfigError
+    otherwise) and is migrated: a command run against a database an older version made
+    (a laptop's reasonator.db) upgrades it instead of failing on a missing table. On
+    Heroku the release phase already did. Disposed afterwards."""
+    if not ready:
+        yield None
+        return
+    from scorer.storage.db import check_reachable, make_engine, migrate
+
+    check_reachable(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = arg.Parser(
+        prog="python -m scorer",
+        description="Reasonator's commands. Exit codes: 0 done, 1 an outage or a failure, "
+        "2 a bad argument or setting (docs/operations.md, 'Exit codes').",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="log at debug level and print the traceback of an unexpected error",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("serve", help="migrate the database, then serve on $PORT with gunicorn")
     sub.add_parser("run-once", help="run one ingest + score cycle now and print what it did")
     prepare = sub.add_parser(
@@ -43,97 +147,100 @@ def main(argv: list[str] | None = None) -> int:
     rescore.add_argument(
         "--since",
         required=True,
-        type=_instant,
-        help="articles published at or after this ISO date/time (UTC)",
+        type=arg.instant,
+        help="articles published at or after this ISO date/time (UTC unless it says), "
+        "not in the future",
     )
     rescore.add_argument(
         "--until",
-        type=_instant,
+        type=arg.instant,
         default=None,
-        help="...and at or before this one (default: no bound)",
+        help="...and at or before this one, not before --since (default: no bound)",
     )
-    cal = sub.add_parser("calendar", help="print NYSE sessions and polling windows")
-    cal.add_argument("--from", dest="start", type=date.fromisoformat, default=date.today())
-    cal.add_argument("--to", dest="end", type=date.fromisoformat, default=None)
-    cal.add_argument("--format", choices=("text", "json"), default="text")
+    _add_calendar(sub)
     _add_data_commands(sub)
-
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "serve":
-            return _serve()
-        if args.command == "run-once":
-            return _run_once()
-        if args.command == "prepare-model":
-            return _prepare_model(gate=not args.no_gate)
-        if args.command == "rescore":
-            return _rescore(args)
-        if args.command in DATA_COMMANDS:
-            return DATA_COMMANDS[args.command](args)
-        return _calendar(args)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+    return parser
 
 
-def _serve() -> int:
-    # A malformed setting fails here; the token may still be in the vault, which each
-    # worker reads after binding. The database must answer (one line if it does not).
-    _check_database(load_settings(Purpose.SERVE))
-    _migrate()
+def _add_calendar(sub: Any) -> None:
+    day = arg.day_in(market.RANGE_START, market.RANGE_END)
+    cal = sub.add_parser("calendar", help="print NYSE sessions and polling windows")
+    cal.add_argument(
+        "--from", dest="start", type=day, default=None, help="first day (default: today)"
+    )
+    cal.add_argument(
+        "--to", dest="end", type=day, default=None, help="last day (default: 14 days on)"
+    )
+    cal.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def _add_data_commands(sub: Any) -> None:
+    rollups = sub.add_parser("rollups", help="history roll-ups: rebuild them from the events")
+    action = rollups.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rebuild = action.add_parser("rebuild", help="recompute the roll-ups from the score events")
+    rebuild.add_argument(
+        "--since",
+        type=arg.instant,
+        default=None,
+        help=f"only buckets from this instant's session on, from {market.RANGE_START} "
+        "(New York time) to now (default: all that detail covers)",
+    )
+    sub.add_parser("retention", help="prune old detail and buckets once, as the daily job does")
+    sub.add_parser("db-stats", help="rows and bytes per table, and the share of each limit")
+    seed = sub.add_parser(
+        "seed-demo", help="fill the database with synthetic articles, scores and roll-ups"
+    )
+    seed.add_argument(
+        "--tickers",
+        type=arg.whole(1, demo.MAX_TICKERS),
+        default=100,
+        help=f"how many tickers, 1 to {demo.MAX_TICKERS:,} (default 100)",
+    )
+    seed.add_argument(
+        "--events",
+        type=arg.whole(1, demo.MAX_EVENTS),
+        default=100_000,
+        help=f"score events, 1 to {demo.MAX_EVENTS:,} (default 100000)",
+    )
+    seed.add_argument(
+        "--days",
+        type=arg.whole(1, demo.MAX_DAYS),
+        default=30,
+        help=f"over the sessions of the last N days, 1 to {demo.MAX_DAYS:,}; at least one "
+        "session must have opened in them (default 30)",
+    )
+    seed.add_argument(
+        "--force", action="store_true", help="add demo data to a database holding real data"
+    )
+
+
+def _serve(ctx: Context, _args: argparse.Namespace) -> int:
+    # A malformed setting fails before this; the token may still be in the vault, which
+    # each worker reads after binding. The database answered and is migrated (as the
+    # release phase does, DATABASE_URL from the environment alone).
+    ctx.db.dispose()
     os.execv(sys.executable, [sys.executable, "-m", *WEB_COMMAND])
     return 0  # not reached
 
 
-def _check_database(settings: Settings) -> None:
-    """One line naming DATABASE_URL and the host when the database cannot be reached
-    (ConfigError, printed by ``main``). Only the CLI checks: a web worker binds at once
-    whatever the database does and health explains (see README, "When the database is
-    down")."""
-    from scorer.storage.db import check_reachable
+def _run_once(ctx: Context, _args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
 
-    check_reachable(settings.database_url)
-
-
-def _ready_database(settings: Settings) -> None:
-    """Reachable (else one line, as above) and at the latest migration: a command run
-    against a database an older version made (a laptop's reasonator.db) upgrades it
-    instead of failing on a missing table. On Heroku the release phase already did."""
-    from scorer.storage.db import make_engine, migrate
-
-    _check_database(settings)
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    engine.dispose()
-
-
-def _migrate() -> None:
-    from scorer.storage.db import make_engine, migrate
-
-    # Like the release phase: DATABASE_URL only, never the vault.
-    engine = make_engine(load_settings(Purpose.MIGRATE).database_url)
-    migrate(engine)
-    engine.dispose()
-
-
-def _run_once() -> int:
-    from scorer.ops.observability import configure_logging
     from scorer.process.service import Service
     from scorer.scoring.model import ModelLoader, load_classifier
 
-    configure_logging()
-    settings = load_settings(Purpose.CLI)
-    _ready_database(settings)
     # Load in this thread, once: a CLI run should fail loudly, not retry in the background.
-    classifier = load_classifier(settings)
-    service = Service(settings, loader=ModelLoader.loaded(classifier))
+    classifier = load_classifier(ctx.settings)
+    service = Service(ctx.settings, engine=ctx.db, loader=ModelLoader.loaded(classifier))
     try:
         result = service.run_cycle()
     except SQLAlchemyError as exc:
         # The message may carry the statement, never the URL; the class says enough.
+        # The wrapper adds the line on stderr (an outage or a failure) and exits 1.
         print(json.dumps({"error": f"database failed: {type(exc).__name__}"}))
+        raise
+    finally:
         service.stop()
-        return 1
     print(
         json.dumps(
             {
@@ -142,31 +249,31 @@ def _run_once() -> int:
             }
         )
     )
-    service.stop()
     # 0 when the cycle ran, feed errors or not (they are in the JSON); 1 only when feeds
     # were tried and none answered (no network, every URL wrong).
     return 1 if result.ingest.errors and result.ingest.answered == 0 else 0
 
 
-def _prepare_model(*, gate: bool) -> int:
-    from scorer.ops.observability import configure_logging
+def _prepare_model(ctx: Context, args: argparse.Namespace) -> int:
     from scorer.scoring.model.artifact import FidelityGateError, build_artifact
     from scorer.scoring.model.onnx_runtime import read_manifest
 
-    configure_logging()
     # The same model and revision the service will load: the vault's when the build has
     # the bootstrap keys (bin/post_compile), else the environment's.
-    settings = load_settings(Purpose.BUILD)
+    settings = ctx.settings
+    _check_build_settings(settings)
     try:
         out = build_artifact(
             settings.finbert_model,
             settings.model_revision,
             settings.model_artifact_dir,
-            gate=gate,
+            gate=not args.no_gate,
         )
     except FidelityGateError as exc:
         print(f"prepare-model: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # what transformers raises for a model it cannot fetch
+        raise _build_failure(settings, exc) from exc
     manifest = read_manifest(out)
     fidelity = manifest.get("fidelity", {})
     print(json.dumps({"artifact": str(out), **manifest}))
@@ -180,27 +287,63 @@ def _prepare_model(*, gate: bool) -> int:
     return 0
 
 
-def _instant(raw: str) -> datetime:
-    value = datetime.fromisoformat(raw)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def _check_build_settings(settings: Settings) -> None:
+    """ConfigError for a local model path to nothing (or to a directory holding no
+    model), or an artifact directory that cannot be written, before the minutes of a
+    build."""
+    from scorer.scoring.model.factory import check_model_path
+
+    check_model_path(settings.finbert_model)
+    local = Path(settings.finbert_model).expanduser()
+    if local.is_dir() and not (local / "config.json").is_file():
+        raise ConfigError(
+            f"FINBERT_MODEL: the directory {local.name!r} holds no model (no config.json; "
+            "write one with save_pretrained)"
+        )
+    # The build creates missing directories: the nearest one that exists must take them.
+    existing = settings.model_artifact_dir.resolve().parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise ConfigError(
+            f"MODEL_ARTIFACT_DIR: cannot write {settings.model_artifact_dir.name!r}: "
+            f"{existing} is not a writable directory"
+        )
 
 
-def _rescore(args: argparse.Namespace) -> int:
+def _build_failure(settings: Settings, exc: OSError) -> Exception:
+    """An OSError of the build, as what it means: the artifact directory cannot be
+    written (a setting), the model hub did not answer (an outage), or the hub or the
+    directory has no such model (a setting)."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    target = str(settings.model_artifact_dir.resolve().parent)
+    if exc.filename and str(exc.filename).startswith(target):
+        reason = exc.strerror or type(exc).__name__
+        return ConfigError(f"MODEL_ARTIFACT_DIR: cannot write into {target}: {reason}")
+    if "connect" in first.lower() or "timed out" in first.lower():
+        return Outage(f"the model hub did not answer for {settings.finbert_model}: {first}")
+    return ConfigError(f"FINBERT_MODEL: cannot load {settings.finbert_model}: {first}")
+
+
+def _check_rescore(args: argparse.Namespace, now: datetime) -> None:
+    arg.not_after("--since", args.since, now, "no article was published after it yet")
+    arg.in_order(("--since", args.since), ("--until", args.until))
+
+
+def _rescore(ctx: Context, args: argparse.Namespace) -> int:
     from scorer.scoring.model.base import model_id_of
-    from scorer.storage.db import make_engine, make_session_factory
+    from scorer.storage.db import make_session_factory
     from scorer.storage.store import queue_rescore
 
-    settings = load_settings(Purpose.CLI)
-    _ready_database(settings)
-    engine = make_engine(settings.database_url)
-    with make_session_factory(engine).begin() as session:
+    settings = ctx.settings
+    with make_session_factory(ctx.db).begin() as session:
         job = queue_rescore(
             session,
             model_id_of(settings.finbert_model),  # the id the score job records
             settings.finbert_model_sha,
             since=args.since,
             until=args.until,
-            now=datetime.now(UTC),
+            now=ctx.now,
         )
         print(
             json.dumps(
@@ -212,95 +355,66 @@ def _rescore(args: argparse.Namespace) -> int:
                 }
             )
         )
-    engine.dispose()
     return 0
 
 
-def _calendar(args: argparse.Namespace) -> int:
-    from datetime import timedelta
+def _check_calendar(args: argparse.Namespace, now: datetime) -> None:
+    args.start = args.start or now.astimezone(market.NY).date()
+    args.end = args.end or min(args.start + timedelta(days=14), market.RANGE_END)
+    arg.in_order(("--from", args.start), ("--to", args.end))
 
-    from scorer.market import calendar
 
-    end = args.end or args.start + timedelta(days=14)
+def _calendar(ctx: Context, args: argparse.Namespace) -> int:
     # MARKET_WINDOW and its bounds: the vault's when one is configured, as serve's are.
-    window = load_settings(Purpose.CALENDAR).window
-    try:
-        for line in calendar.calendar_lines(args.start, end, window, args.format):
-            print(line)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    for line in market.calendar_lines(args.start, args.end, ctx.settings.window, args.format):
+        print(line)
     return 0
 
 
-def _add_data_commands(sub: Any) -> None:
-    rollups = sub.add_parser("rollups", help="history roll-ups: rebuild them from the events")
-    action = rollups.add_subparsers(dest="action", required=True)
-    rebuild = action.add_parser("rebuild", help="recompute the roll-ups from the score events")
-    rebuild.add_argument(
-        "--since",
-        type=_instant,
-        default=None,
-        help="only buckets from this instant's session on (default: all that detail covers)",
-    )
-    sub.add_parser("retention", help="prune old detail and buckets once, as the daily job does")
-    sub.add_parser("db-stats", help="rows and bytes per table, and the share of each limit")
-    demo = sub.add_parser(
-        "seed-demo", help="fill the database with synthetic articles, scores and roll-ups"
-    )
-    demo.add_argument("--tickers", type=int, default=100, help="how many tickers (default 100)")
-    demo.add_argument("--events", type=int, default=100_000, help="score events (default 100000)")
-    demo.add_argument("--days", type=int, default=30, help="over the sessions of the last N days")
-    demo.add_argument(
-        "--force", action="store_true", help="add demo data to a database holding real data"
-    )
+def _check_rollups(args: argparse.Namespace, now: datetime) -> None:
+    since = args.since
+    if since is not None and since.astimezone(market.NY).date() < market.RANGE_START:
+        raise arg.UsageError(
+            f"--since {arg.shown(since)} is before the market calendar's first day "
+            f"{market.RANGE_START} (New York time); leave --since out to rebuild every session"
+        )
+    arg.not_after("--since", since, now, "there are no score events after it to rebuild from")
 
 
-def _rollups(args: argparse.Namespace) -> int:
-    import time
-
-    from scorer.storage.db import make_engine, make_session_factory
+def _rollups(ctx: Context, args: argparse.Namespace) -> int:
+    from scorer.storage.db import make_session_factory
     from scorer.storage.store import rebuild_rollups
 
-    settings = load_settings(Purpose.CLI)
-    _ready_database(settings)
-    engine = make_engine(settings.database_url)
     started = time.monotonic()
     print("rebuilding roll-ups from the score events…", file=sys.stderr, flush=True)
-    with make_session_factory(engine).begin() as session:
+    with make_session_factory(ctx.db).begin() as session:
         since, rows = rebuild_rollups(session, args.since)
-    engine.dispose()
     where = "all sessions" if since is None else f"sessions from {since.date()}"
     print(f"rollups rebuilt: {rows} buckets over {where} in {time.monotonic() - started:.1f}s")
     return 0
 
 
-def _seed_demo(args: argparse.Namespace) -> int:
-    import time
-
-    from scorer.storage.db import make_engine, make_session_factory
-    from scorer.storage.demo import DemoRefused, seed
-
-    settings = load_settings(Purpose.CLI)
-    _ready_database(settings)
-    engine = make_engine(settings.database_url)
-    started = time.monotonic()
+def _check_seed_demo(args: argparse.Namespace, now: datetime) -> None:
     try:
-        with make_session_factory(engine).begin() as session:
-            result = seed(
-                session,
-                n_tickers=args.tickers,
-                n_events=args.events,
-                days=args.days,
-                now=datetime.now(UTC),
-                force=args.force,
-                progress=lambda line: print(line, file=sys.stderr, flush=True),
-            )
-    except DemoRefused as exc:
-        print(f"seed-demo refused: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
+        demo.demo_sessions(args.days, now)
+    except demo.NoSession as exc:
+        raise arg.UsageError(f"--days {args.days}: {exc}") from None
+
+
+def _seed_demo(ctx: Context, args: argparse.Namespace) -> int:
+    from scorer.storage.db import make_session_factory
+
+    started = time.monotonic()
+    with make_session_factory(ctx.db).begin() as session:
+        result = demo.seed(
+            session,
+            n_tickers=args.tickers,
+            n_events=args.events,
+            days=args.days,
+            now=ctx.now,
+            force=args.force,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
     print(
         f"seed-demo: {result.events:,} score events on {result.articles:,} articles for "
         f"{result.tickers} tickers over {result.sessions} sessions, {result.buckets:,} roll-up "
@@ -309,33 +423,25 @@ def _seed_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _retention(_args: argparse.Namespace) -> int:
-    from scorer.ops.observability import configure_logging, init_sentry
+def _retention(ctx: Context, _args: argparse.Namespace) -> int:
     from scorer.process.service import Service
 
-    configure_logging()
-    settings = load_settings(Purpose.CLI)
-    _ready_database(settings)
-    init_sentry(settings)
-    service = Service(settings)
+    service = Service(ctx.settings, engine=ctx.db)
     try:
-        done = service.retention(datetime.now(UTC))
+        done = service.retention(ctx.now)
     finally:
         service.stop()
     print(json.dumps(asdict(done)))
     return 0
 
 
-def _db_stats(_args: argparse.Namespace) -> int:
+def _db_stats(ctx: Context, _args: argparse.Namespace) -> int:
     from scorer.storage.capacity import measure
-    from scorer.storage.db import make_engine, make_session_factory
+    from scorer.storage.db import make_session_factory
 
-    settings = load_settings(Purpose.CLI)
-    _ready_database(settings)
-    engine = make_engine(settings.database_url)
-    with make_session_factory(engine)() as session:
+    settings = ctx.settings
+    with make_session_factory(ctx.db)() as session:
         usage = measure(session, settings.db_size_budget, settings.db_row_limit, detailed=True)
-    engine.dispose()
     print(f"{'table':<20} {'rows':>12} {'bytes':>14}")
     for name, (rows, size) in usage.tables.items():
         print(f"{name:<20} {rows:>12,} {'?' if size is None else f'{size:,}':>14}")
@@ -351,11 +457,16 @@ def _db_stats(_args: argparse.Namespace) -> int:
     return 0
 
 
-DATA_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "rollups": _rollups,
-    "seed-demo": _seed_demo,
-    "retention": _retention,
-    "db-stats": _db_stats,
+COMMANDS: dict[str, Command] = {
+    "serve": Command(_serve, Purpose.SERVE),
+    "run-once": Command(_run_once, Purpose.CLI),
+    "prepare-model": Command(_prepare_model, Purpose.BUILD, database=False),
+    "rescore": Command(_rescore, Purpose.CLI, check=_check_rescore),
+    "calendar": Command(_calendar, Purpose.CALENDAR, database=False, check=_check_calendar),
+    "rollups": Command(_rollups, Purpose.CLI, check=_check_rollups),
+    "retention": Command(_retention, Purpose.CLI),
+    "db-stats": Command(_db_stats, Purpose.CLI),
+    "seed-demo": Command(_seed_demo, Purpose.CLI, check=_check_seed_demo),
 }
 
 

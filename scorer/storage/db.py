@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Engine, Table, create_engine, event, make_url, select
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,26 +52,71 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     )
 
 
+class DatabaseUnavailable(Exception):
+    """The database did not answer: connection refused, timed out, host not found, the
+    database missing or the server shutting down. An outage to retry, told apart from
+    a malformed or refused DATABASE_URL (ConfigError). The message names the host,
+    never the password."""
+
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__(f"the database at {host} is unreachable: {reason}")
+        self.host = host
+        self.reason = reason
+
+
 def check_reachable(url: str) -> None:
-    """Connect once (at most ``CONNECT_TIMEOUT`` seconds) or raise ConfigError with one
-    line naming DATABASE_URL and the host, never the password: what ``serve``,
-    ``run-once``, ``rescore`` and the release phase print before exiting non-zero."""
+    """Connect once (at most ``CONNECT_TIMEOUT`` seconds). Raise DatabaseUnavailable
+    when the database does not answer (an outage: exit 1 in the CLI and the release
+    phase), or ConfigError naming DATABASE_URL when the server refuses the credentials
+    or the URL cannot work (exit 2). Both are one line naming the host, never the
+    password."""
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
     except DBAPIError as exc:
-        raise ConfigError(
-            f"DATABASE_URL: cannot connect to {database_host(url)}: {_reason(exc, url)}"
-        ) from None
+        host, reason = database_host(url), _reason(exc, url)
+        if _is_refused_setting(exc):
+            raise ConfigError(f"DATABASE_URL: cannot connect to {host}: {reason}") from None
+        raise DatabaseUnavailable(host, reason) from None
     finally:
         engine.dispose()
+
+
+# The server answered and refused who we are (a wrong user or password, no pg_hba
+# entry), or the driver refused the URL's options: fixing DATABASE_URL is the cure.
+_REFUSED_SETTING = (
+    "password authentication failed",
+    "authentication failed",
+    "no password supplied",
+    "password is required",
+    "no pg_hba.conf entry",
+    'role "',
+    "invalid connection option",
+    "invalid dsn",
+    "invalid sslmode",
+    "invalid integer value",
+)
+# A SQLite file that cannot be opened is a path that does not work (a missing
+# directory, no permission), not a server that is down.
+_SQLITE_BAD_PATH = ("unable to open",)
+
+
+def _is_refused_setting(exc: DBAPIError) -> bool:
+    """Whether a failed first connection is the setting's fault rather than an outage."""
+    text = str(exc.orig).lower()
+    if isinstance(exc.orig, sqlite3.Error):
+        return any(sign in text for sign in _SQLITE_BAD_PATH)
+    if not isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        return True  # the driver refused the URL itself (ProgrammingError and the like)
+    return any(sign in text for sign in _REFUSED_SETTING)
 
 
 def _reason(exc: DBAPIError, url: str) -> str:
     """The driver's first line, minus libpq's preamble, bounded, password scrubbed."""
     first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
     reason = first.rsplit("failed: ", 1)[-1].strip() or first
+    reason = reason.removeprefix("FATAL:").strip()  # the server's severity says nothing here
     password = make_url(url).password
     if password:
         reason = reason.replace(str(password), "***")

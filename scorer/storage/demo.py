@@ -39,8 +39,17 @@ BAD = ("misses estimates", "cuts outlook", "faces regulatory probe", "shares sli
 FLAT = ("holds annual meeting", "names new director", "reports in line", "maintains dividend")
 
 
+# The command line's bounds (``python -m scorer seed-demo``; docs/operations.md).
+MAX_TICKERS, MAX_EVENTS, MAX_DAYS = 1_000, 2_000_000, 3_650
+
+
 class DemoRefused(Exception):
     """The database holds real data and ``force`` was not given."""
+
+
+class NoSession(ValueError):
+    """No NYSE session has opened in the days asked for (a weekend, a holiday, before
+    Monday's open): nothing to put demo data in."""
 
 
 @dataclass
@@ -87,12 +96,7 @@ def generate(
 ) -> Iterator[tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]]:
     """(article, tag, score events) triples, oldest first; ``events`` events in all."""
     rng = random.Random(seed)
-    today = now.astimezone(calendar.NY).date()
-    sessions = [
-        s
-        for s in calendar.sessions_between(today - timedelta(days=days), today)
-        if s.open_utc < now
-    ]
+    sessions = demo_sessions(days, now)
     mood = {(t, s.date): rng.gauss(0, 0.6) for t in names for s in sessions}
     rescores = int(events * RESCORED)
     published = sorted(_times(rng, sessions, now) for _ in range(events - rescores))
@@ -139,6 +143,30 @@ def generate(
         yield article, {"ticker": ticker}, made
 
 
+def opened_sessions(days: int, now: datetime) -> list[calendar.Session]:
+    """The sessions of the last ``days`` days (New York dates) that opened before ``now``."""
+    today = now.astimezone(calendar.NY).date()
+    return [
+        s
+        for s in calendar.sessions_between(today - timedelta(days=days), today)
+        if s.open_utc < now
+    ]
+
+
+def demo_sessions(days: int, now: datetime) -> list[calendar.Session]:
+    """``opened_sessions``, or NoSession saying the smallest ``days`` that has one."""
+    sessions = opened_sessions(days, now)
+    if sessions:
+        return sessions
+    today = now.astimezone(calendar.NY).date()
+    enough = next((d for d in range(days + 1, MAX_DAYS + 1) if opened_sessions(d, now)), None)
+    hint = f"; the smallest --days with one is {enough}" if enough else ""
+    raise NoSession(
+        f"no NYSE session opened in the last {days} day{'s' * (days != 1)} "
+        f"({today - timedelta(days=days)} to {today}, New York){hint}"
+    )
+
+
 def _session_at(sessions: list[calendar.Session], at: datetime) -> calendar.Session:
     return next((s for s in reversed(sessions) if s.open_utc <= at), sessions[0])
 
@@ -159,7 +187,9 @@ def seed(
     progress: Callable[[str], None] = lambda _: None,
 ) -> DemoResult:
     """Replace the demo data with a fresh set, roll-ups included; refuse a database
-    holding real data unless ``force`` (the demo data is then added beside it)."""
+    holding real data unless ``force`` (the demo data is then added beside it). Raise
+    NoSession, before writing anything, when no session opened in the ``days``."""
+    demo_sessions(days, now)
     real = session.scalar(select(exists().where(~Article.dedup_key.like("demo-%"))))
     if real and meta_get(session, DEMO_KEY) is None and not force:
         raise DemoRefused("the database holds real articles; pass --force to add demo data anyway")

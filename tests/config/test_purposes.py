@@ -133,10 +133,14 @@ def test_calendar_with_a_dead_vault_says_so_in_one_line(
     vault.down = True
     for name, value in vault.env(ENV="production").items():
         monkeypatch.setenv(name, value)
-    assert main(["calendar", "--from", "2026-11-27", "--to", "2026-11-27"]) == 2
+    # An outage, not a bad setting: exit 1, naming the vault's host.
+    assert main(["calendar", "--from", "2026-11-27", "--to", "2026-11-27"]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err == ("configuration error: vault unreachable: login answered HTTP 503\n")
+    assert captured.err == (
+        "outage: vault unreachable: login answered HTTP 503 (the vault at 127.0.0.1); "
+        "retry once it is back\n"
+    )
 
 
 def _calls(path: Path, name: str) -> list[int]:

@@ -311,8 +311,12 @@ def test_the_calendar_command_refuses_dates_it_cannot_know(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     far = date(calendar.RANGE_END.year + 1, 1, 5).isoformat()
-    assert main(["calendar", "--from", "2026-11-27", "--to", far]) == 2
-    assert "outside the supported market calendar range" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # refused by the argument's type, exit 2
+        main(["calendar", "--from", "2026-11-27", "--to", far])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--to: must be from {calendar.RANGE_START} to {calendar.RANGE_END}" in err
+    assert "(the market calendar's range)" in err and len(err.splitlines()) == 1
 
 
 def test_only_the_lock_holder_runs_cycles() -> None:

@@ -116,17 +116,77 @@ def test_the_service_refuses_an_artifact_of_another_revision(
     artifact: Path, tiny_model: Path
 ) -> None:
     settings = _settings(tiny_model, artifact, revision="rev-2")
-    with pytest.raises(ArtifactMismatch, match=r"mismatch.*rev-2.*rev-1.*redeploy"):
+    with pytest.raises(ArtifactMismatch) as info:
         load_classifier(settings)
+    assert str(info.value) == (
+        f"artifact mismatch in {artifact}: revision differs: FINBERT_MODEL_SHA is rev-2, "
+        f"artifact built from rev-1 (model {tiny_model} in both); fix: run 'python -m scorer "
+        "prepare-model' (a local run) or redeploy (Heroku: the build prepares the configured "
+        "model)"
+    )
 
     loader = ModelLoader(lambda: load_classifier(settings))
     loader.stop()  # one attempt
     loader.run()
     assert not loader.ready and loader.reason is not None
-    assert loader.reason.startswith(
-        "ArtifactMismatch: model revision mismatch: configured rev-2, artifact built from "
-        "rev-1: redeploy"
+    assert loader.reason.startswith("ArtifactMismatch: artifact mismatch in ")
+    assert "revision differs: FINBERT_MODEL_SHA is rev-2, artifact built from rev-1" in (
+        loader.reason
     )
+
+
+def test_run_once_with_another_model_or_revision_exits_2_with_the_fix(
+    artifact: Path,
+    tiny_model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from scorer.process.cli import main
+
+    for name, value in {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'm.db'}",
+        "FEEDS": "none",
+        "FINBERT_MODEL": str(tiny_model),
+        "FINBERT_MODEL_SHA": "rev-2",
+        "MODEL_ARTIFACT_DIR": str(artifact),
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main(["run-once"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+    assert err[0].startswith(f"configuration error: artifact mismatch in {artifact}: revision")
+    assert "python -m scorer prepare-model" in err[0] and "redeploy" in err[0]
+
+
+@pytest.mark.parametrize(
+    ("configured", "says"),
+    [
+        (
+            ("org/other", "rev-1"),
+            "model id differs: FINBERT_MODEL is org/other, artifact built from org/tiny "
+            "(revision rev-1 in both)",
+        ),
+        (
+            ("org/tiny", "rev-2"),
+            "revision differs: FINBERT_MODEL_SHA is rev-2, artifact built from rev-1 "
+            "(model org/tiny in both)",
+        ),
+        (
+            ("org/other", "unknown"),
+            "model id and revision differ: configured org/other@unknown, artifact built "
+            "from org/tiny@rev-1",
+        ),
+    ],
+)
+def test_a_mismatch_says_which_of_model_and_revision_differs(
+    configured: tuple[str, str], says: str
+) -> None:
+    from scorer.scoring.model.factory import mismatch_message
+
+    message = mismatch_message(configured, ("org/tiny", "rev-1"), Path("/app/var/model"))
+    assert message.startswith(f"artifact mismatch in /app/var/model: {says}; fix: run ")
+    assert "\n" not in message
 
 
 def test_without_an_artifact_the_service_loads_with_transformers(
@@ -168,8 +228,12 @@ def test_prepare_model_builds_where_the_service_looks(
     monkeypatch.setenv("MODEL_ARTIFACT_DIR", str(tmp_path / "var" / "model"))
 
     assert main(["prepare-model", "--no-gate"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
     assert out["revision"] == "rev-9"
+    # The MatMuls kept out of per-tensor int8 are 8-bit blockwise, and it says so.
+    assert "MatMuls kept blockwise" in captured.err and "kept fp32" not in captured.err
+    assert "blockwise_fraction=" in captured.err
     assert out["fidelity"]["gate"] == "skipped"
     settings = Settings.from_env(complete=False)
     assert isinstance(load_classifier(settings), OnnxClassifier)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from scorer.config.settings import ConfigError, Settings
-from scorer.storage.db import check_reachable
+from scorer.storage.db import DatabaseUnavailable, check_reachable
 
 ROOT = Path(__file__).parents[2]
 
@@ -51,20 +51,42 @@ def test_a_socket_url_with_a_host_parameter_is_accepted() -> None:
     [
         ("postgresql+psycopg://u:hunter2@127.0.0.1:1/d", "127.0.0.1:1"),
         ("postgresql+psycopg://u:hunter2@no-such-host.invalid:5432/d", "no-such-host.invalid:5432"),
-        ("sqlite:////nonexistent-dir/reasonator.db", "reasonator.db"),
     ],
 )
-def test_an_unreachable_database_is_one_line_naming_the_host(url: str, host: str) -> None:
-    with pytest.raises(ConfigError) as info:
+def test_an_unreachable_database_is_an_outage_naming_the_host(url: str, host: str) -> None:
+    with pytest.raises(DatabaseUnavailable) as info:
         check_reachable(url)
     message = str(info.value)
-    assert message.startswith(f"DATABASE_URL: cannot connect to {host}: ")
+    assert message.startswith(f"the database at {host} is unreachable: ")
     assert "hunter2" not in message and "\n" not in message
+
+
+def test_a_sqlite_file_that_cannot_be_opened_is_a_setting() -> None:
+    with pytest.raises(ConfigError) as info:
+        check_reachable("sqlite:////nonexistent-dir/reasonator.db")
+    assert str(info.value) == (
+        "DATABASE_URL: cannot connect to reasonator.db: unable to open database file"
+    )
+
+
+@pytest.mark.postgres
+def test_a_missing_database_is_an_outage_and_an_unknown_role_a_setting(
+    postgres_server: str,
+) -> None:
+    from sqlalchemy import make_url
+
+    base = make_url(postgres_server)
+    with pytest.raises(DatabaseUnavailable, match='database "reasonator_none" does not exist'):
+        check_reachable(base.set(database="reasonator_none").render_as_string(False))
+    stranger = base.set(username="reasonator_nobody", password="hunter2")
+    with pytest.raises(ConfigError, match='role "reasonator_nobody" does not exist') as info:
+        check_reachable(stranger.render_as_string(False))
+    assert "hunter2" not in str(info.value)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", [["run-once"], ["rescore", "--since", "2026-11-01"]])
-def test_the_cli_stops_with_one_line_and_no_traceback(command: list[str]) -> None:
+def test_the_cli_stops_an_outage_with_one_line_and_no_traceback(command: list[str]) -> None:
     env = {
         **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
         "DATABASE_URL": "postgres://app:hunter2@127.0.0.1:1/reasonator",
@@ -78,10 +100,11 @@ def test_the_cli_stops_with_one_line_and_no_traceback(command: list[str]) -> Non
         text=True,
         timeout=60,
     )
-    assert done.returncode == 2
+    assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert lines == [
-        "configuration error: DATABASE_URL: cannot connect to 127.0.0.1:1: Connection refused"
+        "outage: the database at 127.0.0.1:1 is unreachable: Connection refused; "
+        "retry once it is back"
     ]
     assert "hunter2" not in done.stdout + done.stderr
 
@@ -97,8 +120,9 @@ def test_the_release_phase_stops_with_one_line(tmp_path: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert done.returncode != 0
+    assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
-        "configuration error: DATABASE_URL: cannot connect to 127.0.0.1:1: Connection refused"
+        "outage: the database at 127.0.0.1:1 is unreachable: Connection refused; "
+        "retry once it is back"
     )
     assert "Traceback" not in done.stderr and "hunter2" not in done.stderr

@@ -12,7 +12,8 @@ log = logging.getLogger(__name__)
 
 
 class ArtifactMismatch(RuntimeError):
-    """The prepared artifact was built from another model or revision than configured."""
+    """The prepared artifact was built from another model or revision than configured.
+    The CLI exits 2 with its one-line message (a setting and an artifact disagree)."""
 
 
 class ModelNotFound(ConfigError):
@@ -31,6 +32,31 @@ def check_model_path(model: str) -> None:
             f"FINBERT_MODEL: no model directory named {path.name!r} "
             "(a local path that does not exist; a hub model id looks like 'org/name')"
         )
+
+
+def mismatch_message(configured: tuple[str, str], built: tuple[str, str], where: Path) -> str:
+    """One line: which of the model id and the revision differ (both values of each),
+    and the fix for a local run and for Heroku."""
+    (model, sha), (built_model, built_sha) = configured, built
+    if model != built_model and sha != built_sha:
+        what = (
+            f"model id and revision differ: configured {model}@{sha}, "
+            f"artifact built from {built_model}@{built_sha}"
+        )
+    elif model != built_model:
+        what = (
+            f"model id differs: FINBERT_MODEL is {model}, artifact built from {built_model} "
+            f"(revision {sha} in both)"
+        )
+    else:
+        what = (
+            f"revision differs: FINBERT_MODEL_SHA is {sha}, artifact built from {built_sha} "
+            f"(model {model} in both)"
+        )
+    return (
+        f"artifact mismatch in {where}: {what}; fix: run 'python -m scorer prepare-model' "
+        "(a local run) or redeploy (Heroku: the build prepares the configured model)"
+    )
 
 
 def load_classifier(settings: Settings) -> Classifier:
@@ -56,11 +82,7 @@ def load_classifier(settings: Settings) -> Classifier:
         if built != (model, model_sha):
             # Build and boot read FINBERT_MODEL(_SHA) the same way (vault first), so this
             # means the vault or config changed after the build: a redeploy rebuilds.
-            raise ArtifactMismatch(
-                f"model revision mismatch: configured {model_sha}, artifact built from "
-                f"{built[1]}: redeploy (the build prepares the configured revision); "
-                f"configured model {model}, artifact's {built[0]} in {artifact_dir}"
-            )
+            raise ArtifactMismatch(mismatch_message((model, model_sha), built, artifact_dir))
         return OnnxClassifier(artifact_dir, threads=threads)
     check_model_path(model)
     log.warning(
