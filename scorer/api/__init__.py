@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from scorer.api import articles, compress, feeds, health, openapi, scores, tickers
 from scorer.api.auth import BearerAuth
 from scorer.api.http import install_errors
+from scorer.api.workers import WorkerBoard
 from scorer.config.settings import Settings
 from scorer.scoring.model import ModelLoader
 from scorer.storage.db import make_session_factory
@@ -28,7 +29,7 @@ def create_app(
     settings: Settings,
     *,
     engine: Engine,
-    loader: ModelLoader,
+    loader: ModelLoader | WorkerBoard,
     role: Callable[[], str] = lambda: "scheduler",
     clock: Callable[[], float] = time.monotonic,
 ) -> bottle.Bottle:

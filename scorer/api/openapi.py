@@ -227,7 +227,7 @@ SCHEMAS: J = {
             "version": _STR,
             "env": _STR,
             "flag_reasonator": _BOOL,
-            "role": {"type": "string", "enum": ["scheduler", "reader"]},
+            "role": {"type": "string", "enum": ["scheduler", "reader", "read"]},
             "database": {"type": "string", "enum": ["ok", "unreachable"]},
         },
         extra=True,  # the design's contract: extra fields are fine

@@ -1,4 +1,4 @@
-"""Command line: ``python -m scorer {serve,run-once,prepare-model,rescore,calendar,rollups,
+"""Command line: ``python -m scorer {serve,worker,run-once,prepare-model,rescore,calendar,rollups,
 retention,db-stats,seed-demo}``."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scorer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="migrate the database, then serve on $PORT with gunicorn")
+    sub.add_parser("worker", help="score and run the scheduler until SIGTERM (Procfile: worker)")
     sub.add_parser("run-once", help="run one ingest + score cycle now and print what it did")
     prepare = sub.add_parser(
         "prepare-model",
@@ -62,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve()
+        if args.command == "worker":
+            from scorer.process.worker import run_worker
+
+            return run_worker()
         if args.command == "run-once":
             return _run_once()
         if args.command == "prepare-model":
