@@ -80,6 +80,9 @@ class WorkerBoard:
         self._ttl, self._wait = ttl, wait
         self._started = wall()
         self._seen = _Seen([], None)
+        # The last heartbeat of a live worker with a model this process saw: a worker
+        # that stopped cleanly has deleted its row, yet was there a moment ago.
+        self._last_ok: datetime | None = None
         self._error: str | None = None
         self._lock = threading.Lock()
         self._at = float("-inf")
@@ -94,6 +97,7 @@ class WorkerBoard:
         loaded = [row for row in alive if row.model_id is not None]
         if not loaded:
             return None
+        self._last_ok = max(row.last_seen for row in loaded)
         newest = max(loaded, key=lambda row: row.started_at)
         assert newest.model_id is not None and newest.model_revision is not None
         return RemoteModel(
@@ -115,8 +119,8 @@ class WorkerBoard:
 
     def _waited(self) -> timedelta:
         """Since a worker with a model was last seen, or since this process started."""
-        last = self._seen.last_loaded
-        since = self._started if last is None else max(last, self._started)
+        marks = [self._started, self._seen.last_loaded, self._last_ok]
+        since = max(mark for mark in marks if mark is not None)
         return max(self._wall() - since, timedelta(0))
 
     def _read(self) -> list[Worker]:
