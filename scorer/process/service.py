@@ -127,7 +127,10 @@ class Service:
         self.settings = settings
         self.role = role
         self.name = process_name(settings)  # built after gunicorn forks: this worker's pid
-        self.engine = engine or make_engine(settings.database_url, pool_size=10)
+        # A web process keeps a connection per request thread; a worker needs one each
+        # for its scoring loop, heartbeat and cycle (Essential-0 allows 20 in all).
+        pool = 3 if role is Role.WORKER else 10
+        self.engine = engine or make_engine(settings.database_url, pool_size=pool)
         self.sessions = make_session_factory(self.engine)
         self.loader = loader or ModelLoader(lambda: load_classifier(settings))
         self.http: requests.Session = make_http_session(f"Reasonator/{__version__}")
