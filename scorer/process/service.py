@@ -358,7 +358,10 @@ class Service:
                 with self._score_mutex:
                     result = job.run(self, now)
             except Exception as exc:
-                if isinstance(exc, DBAPIError | SQLAlchemyTimeoutError) and is_outage(exc):
+                reason = capacity_error(exc)
+                if reason is not None:  # reported once; retention (the lock holder's) frees room
+                    self._refused(reason)
+                elif isinstance(exc, DBAPIError | SQLAlchemyTimeoutError) and is_outage(exc):
                     log.warning("%s: database unreachable (%s)", job.name, type(exc).__name__)
                 else:
                     log.exception("%s failed", job.name)
