@@ -65,7 +65,8 @@ def child_worker() -> int:
     def counted(classifier: Any, texts: Any, mentions: Any, cache: Any = None) -> Any:
         started = time.time()
         result = original(classifier, texts, mentions, cache)
-        line = {"pid": os.getpid(), "t0": started, "t1": time.time(), "titles": [t for t, _ in texts]}
+        titles = [t for t, _ in texts]
+        line = {"pid": os.getpid(), "t0": started, "t1": time.time(), "titles": titles}
         with open(log_path, "a") as out:
             out.write(json.dumps(line) + "\n")
         return result
@@ -323,7 +324,8 @@ def report(rows: dict[int, list[dict[str, Any]]], web: dict[str, float]) -> None
     speedup = two / one
     duplicates = sum(row["duplicate_passes"] for n in rows for row in rows[n])
     print(f"load after: {load()} (a shared machine: figures are from a loaded machine)")
-    print("| workers | pairs/s | articles/s | duplicate passes | model share | connections | peak RSS MB |")
+    columns = "pairs/s | articles/s | duplicate passes | model share | connections | peak RSS MB"
+    print(f"| workers | {columns} |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for n in (1, 2):
         print(
