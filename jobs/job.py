@@ -34,6 +34,7 @@ class Context(Protocol):
     rate_limits: RateLimits
     sentence_cache: SentenceCache
     stopping: threading.Event
+    name: str  # this process, as score events record it (scored_by)
 
     @property
     def tagger(self) -> Tagger: ...

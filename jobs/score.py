@@ -18,7 +18,7 @@ from scorer.ingest.tagging import Tagger, tagger_for
 from scorer.scoring.cache import SentenceCache
 from scorer.scoring.model import Classifier
 from scorer.scoring.sentiment import METHOD, Mentions, highlights_json, score_articles
-from scorer.storage.store import finish_jobs, pending_pairs, store_scores
+from scorer.storage.store import claim_pending, finish_jobs, pending_pairs, store_scores
 from scorer.storage.tables import Article, ArticleTicker
 
 
@@ -39,70 +39,86 @@ def score_pending(
     stop: threading.Event | None = None,
     cache: SentenceCache | None = None,
     tagger: Tagger | None = None,
+    scored_by: str | None = None,
 ) -> ScoreResult:
     """Score pending pairs batch by batch; each batch commits on its own. Sentences
     the ``cache`` holds for this model revision skip the model. ``tagger`` finds the
-    tickers each text names (default: one over the batch's tickers).
+    tickers each text names (default: one over the batch's tickers). ``scored_by``
+    names this process in each event.
+
+    Several workers may run this at once on Postgres: each batch is claimed
+    (``store.claim_pending``), so no pair is scored by two of them.
 
     A crash or SIGTERM mid-batch loses only that uncommitted batch, which is still
     pending next time; the unique constraint makes a repeated insert a no-op.
     """
     result = ScoreResult()
-    queue = pending_pairs(classifier.model_id, classifier.revision, METHOD)
+    model_id, revision = classifier.model_id, classifier.revision
+    queue = pending_pairs(model_id, revision, METHOD)
     while True:
         if stop is not None and stop.is_set():
             with sessions() as session:
                 result.more = session.execute(queue.limit(1)).first() is not None
             return result
         with sessions.begin() as session:
-            pairs = session.execute(queue.limit(batch_size)).all()
+            # The claim holds until this transaction commits with the batch's events.
+            pairs, claimed = claim_pending(session, model_id, revision, METHOD, batch_size)
             if not pairs:
-                finish_jobs(session, classifier.model_id, classifier.revision, now(), METHOD)
+                if claimed:
+                    continue  # another worker scored them meanwhile: claim again
+                # Pairs still pending now are claimed by other workers: theirs to
+                # finish. Only with none left at all are the re-score jobs done.
+                if session.execute(queue.limit(1)).first() is None:
+                    finish_jobs(session, model_id, revision, now(), METHOD)
                 return result
-            ids = sorted({article_id for article_id, _ in pairs})
-            articles = {
-                a.id: a for a in session.scalars(select(Article).where(Article.id.in_(ids)))
-            }
-            scores = dict(
-                zip(
-                    ids,
-                    score_articles(
-                        classifier,
-                        [(articles[i].title, articles[i].summary) for i in ids],
-                        _mentions(session, tagger, ids),
-                        cache,
-                    ),
-                    strict=True,
-                )
+            result.events += _score_batch(
+                session, classifier, pairs, now=now, cache=cache, tagger=tagger, by=scored_by
             )
-            scored_at = now()
-            rows = []
-            for article_id, ticker in pairs:
-                prediction = scores[article_id].for_ticker(ticker)
-                rows.append(
-                    {
-                        "article_id": article_id,
-                        "ticker": ticker,
-                        "model_id": classifier.model_id,
-                        "model_revision": classifier.revision,
-                        "method": METHOD,
-                        "scope": prediction.scope,
-                        "label": prediction.label,
-                        "score": prediction.score,
-                        "p_positive": prediction.p_positive,
-                        "p_negative": prediction.p_negative,
-                        "p_neutral": prediction.p_neutral,
-                        "sentences": prediction.sentences,
-                        "highlights": json.dumps(
-                            highlights_json(prediction), separators=(",", ":")
-                        ),
-                        "published_at": articles[article_id].published_at,
-                        "scored_at": scored_at,
-                    }
-                )
-            result.events += store_scores(session, rows)
-            result.articles += len(ids)
+            result.articles += len({article_id for article_id, _ in pairs})
             result.batches += 1
+
+
+def _score_batch(
+    session: Session,
+    classifier: Classifier,
+    pairs: list[tuple[int, str]],
+    *,
+    now: Callable[[], datetime],
+    cache: SentenceCache | None,
+    tagger: Tagger | None,
+    by: str | None,
+) -> int:
+    """One model pass over the pairs' articles; store their events in ``session``."""
+    ids = sorted({article_id for article_id, _ in pairs})
+    articles = {a.id: a for a in session.scalars(select(Article).where(Article.id.in_(ids)))}
+    texts = [(articles[i].title, articles[i].summary) for i in ids]
+    found = score_articles(classifier, texts, _mentions(session, tagger, ids), cache)
+    scores = dict(zip(ids, found, strict=True))
+    scored_at = now()
+    rows = []
+    for article_id, ticker in pairs:
+        prediction = scores[article_id].for_ticker(ticker)
+        rows.append(
+            {
+                "article_id": article_id,
+                "ticker": ticker,
+                "model_id": classifier.model_id,
+                "model_revision": classifier.revision,
+                "method": METHOD,
+                "scope": prediction.scope,
+                "label": prediction.label,
+                "score": prediction.score,
+                "p_positive": prediction.p_positive,
+                "p_negative": prediction.p_negative,
+                "p_neutral": prediction.p_neutral,
+                "sentences": prediction.sentences,
+                "highlights": json.dumps(highlights_json(prediction), separators=(",", ":")),
+                "published_at": articles[article_id].published_at,
+                "scored_at": scored_at,
+                "scored_by": by,
+            }
+        )
+    return store_scores(session, rows)
 
 
 def _mentions(session: Session, tagger: Tagger | None, ids: list[int]) -> list[Mentions]:
@@ -132,6 +148,7 @@ def _run(context: Context, now: datetime) -> ScoreResult:
         batch_size=context.settings.score_batch_size,
         stop=context.stopping,
         cache=context.sentence_cache,
+        scored_by=context.name,
     )
 
 

@@ -73,7 +73,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         conn.execute(
             text(
                 "TRUNCATE feeds, articles, article_tickers, article_copies, score_events, "
-                "batch_score_jobs, score_rollups, meta "
+                "batch_score_jobs, score_rollups, meta, workers "
                 "RESTART IDENTITY CASCADE"
             )
         )

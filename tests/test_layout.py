@@ -61,3 +61,26 @@ def test_the_gunicorn_master_imports_no_feed_or_http_library() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_read_only_web_process_imports_no_model_library(tmp_path: Path) -> None:
+    # The web worker as gunicorn builds it with WEB_ROLE=read, serving a first request:
+    # no runtime, tokenizer or model library may be imported (its memory budget).
+    probe = (
+        "import sys; from webtest import TestApp; from scorer.process.web import build_app; "
+        "p = build_app(); app = TestApp(p); "
+        "import time; [time.sleep(0.05) for _ in range(200) if p.service is None]; "
+        "app.get('/v1/health', expect_errors=True); p.shutdown(); "
+        "print(sorted(m for m in ('onnxruntime', 'torch', 'transformers', 'tokenizers', "
+        "'exchange_calendars', 'pandas') if m in sys.modules), p.service is not None)"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'read.db'}",
+        "WEB_ROLE": "read",
+        "RACK_SERVICE_TOKEN": "test-token-0123456789abcdef",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[] True"

@@ -18,6 +18,7 @@ from scorer.api import articles, compress, feeds, health, openapi, scores, ticke
 from scorer.api.auth import PUBLIC_ROUTES, BearerAuth
 from scorer.api.http import install_errors
 from scorer.api.params import Parameters
+from scorer.api.workers import WorkerBoard
 from scorer.config.settings import Settings
 from scorer.scoring.model import ModelLoader
 from scorer.storage.db import make_session_factory
@@ -30,7 +31,7 @@ def create_app(
     settings: Settings,
     *,
     engine: Engine,
-    loader: ModelLoader,
+    loader: ModelLoader | WorkerBoard,
     role: Callable[[], str] = lambda: "scheduler",
     clock: Callable[[], float] = time.monotonic,
     outages: OutageWatch | None = None,

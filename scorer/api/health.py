@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scorer import __version__
 from scorer.api.http import send_json
+from scorer.api.workers import WorkerBoard
 from scorer.config.settings import Settings
 from scorer.scoring.model import ModelLoader
 from scorer.scoring.model.base import runtime_health
@@ -33,7 +34,7 @@ def install(
     settings: Settings,
     *,
     sessions: sessionmaker[Session],
-    loader: ModelLoader,
+    loader: ModelLoader | WorkerBoard,  # a board on a read-only web dyno: the workers' model
     role: Callable[[], str],
     clock: Callable[[], float],
     outages: OutageWatch,
@@ -52,6 +53,8 @@ def install(
             body: dict[str, Any] = {"status": "warming_up", "model_loaded": False}
             if loader.reason:
                 body["reason"] = public_text(loader.reason)
+            if isinstance(loader, WorkerBoard):
+                body.update(loader.not_ready())
             return send_json(body, status=503)
         depth = probe.get(classifier.model_id, classifier.revision)
         down = probe.down_for()

@@ -240,7 +240,7 @@ SCHEMAS: J = {
             "version": _STR,
             "env": _STR,
             "flag_reasonator": _BOOL,
-            "role": {"type": "string", "enum": ["scheduler", "reader"]},
+            "role": {"type": "string", "enum": ["scheduler", "reader", "read"]},
             "database": {"type": "string", "enum": list(DATABASE_STATES)},
             "storage": {"type": ["object", "null"]},  # the usage against the plan
         },

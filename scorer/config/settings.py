@@ -430,6 +430,23 @@ class Settings:
     rollup_retention_1h_days: int = field(metadata=variable(
         "ROLLUP_RETENTION_1H_DAYS", 365, _int(1, 36500),
         "days to keep 1-hour history buckets (session buckets are kept for ever)", "`365`"))
+    # issue 21: process roles and heartbeats
+    web_role: str = field(metadata=variable(
+        "WEB_ROLE", "all", _choice("all", "read"),
+        "what a web process does: `all` (API, model, scheduler: one Eco dyno) or `read` "
+        "(the API only, no model, scheduler or feeds; `worker` dynos score)", "`all`"))
+    dyno: str | None = field(metadata=variable(
+        "DYNO", None, str,
+        "the dyno's name (Heroku's dyno metadata, e.g. `worker.1`); a score's `scored_by`, "
+        "else host:pid", "unset"))
+    heartbeat_interval: int = field(metadata=variable(
+        "HEARTBEAT_INTERVAL", 15, _int(1, 300),
+        "seconds between a scoring process's heartbeats (a worker is alive for 4 of them)",
+        "`15`"))
+    worker_grace: int = field(metadata=variable(
+        "WORKER_GRACE", 120, _int(0, 3600),
+        "with `WEB_ROLE=read`: seconds without a live worker before health turns 503 "
+        "`degraded`", "`120`"))
     # fmt: on
 
     def __repr__(self) -> str:
@@ -648,6 +665,8 @@ class Purpose(Enum):
     BOOTSTRAP = ("bootstrap", False, False)
     # A web worker's full settings, read in the background with retries (boot.py).
     WEB = ("web", True, True)
+    # ``python -m scorer worker``: like a web worker's (it fetches feeds and scores).
+    WORKER = ("worker", True, True)
     # The data commands: run-once, rescore, rollups, retention, db-stats, seed-demo.
     CLI = ("cli", True, True)
     # prepare-model at build time: the vault's model and revision, no token needed.

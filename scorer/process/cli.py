@@ -1,4 +1,4 @@
-"""Command line: ``python -m scorer {serve,run-once,prepare-model,rescore,calendar,rollups,
+"""Command line: ``python -m scorer {serve,worker,run-once,prepare-model,rescore,calendar,rollups,
 retention,db-stats,seed-demo}``.
 
 Every command is a ``Command`` (what it runs, the settings purpose it reads, whether it
@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("serve", help="migrate the database, then serve on $PORT with gunicorn")
+    sub.add_parser("worker", help="score and run the scheduler until SIGTERM (Procfile: worker)")
     sub.add_parser("run-once", help="run one ingest + score cycle now and print what it did")
     prepare = sub.add_parser(
         "prepare-model",
@@ -457,8 +458,15 @@ def _db_stats(ctx: Context, _args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(_ctx: Context, _args: argparse.Namespace) -> int:
+    from scorer.process.worker import run_worker
+
+    return run_worker()  # reads its settings itself, retrying the vault with backoff
+
+
 COMMANDS: dict[str, Command] = {
     "serve": Command(_serve, Purpose.SERVE),
+    "worker": Command(_worker, Purpose.BOOTSTRAP, database=False),
     "run-once": Command(_run_once, Purpose.CLI),
     "prepare-model": Command(_prepare_model, Purpose.BUILD, database=False),
     "rescore": Command(_rescore, Purpose.CLI, check=_check_rescore),

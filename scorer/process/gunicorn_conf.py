@@ -30,6 +30,8 @@ limit_request_fields = 100
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    from scorer.process.web import shutdown
-
-    shutdown()
+    # The worker's app is its WebProcess (scorer/process/web.py): what it holds is
+    # reached through it. A worker that failed to load its app has none.
+    shutdown = getattr(getattr(worker, "wsgi", None), "shutdown", None)
+    if callable(shutdown):
+        shutdown()

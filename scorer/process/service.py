@@ -1,5 +1,15 @@
 """The running service: one object that owns the engine, the model loader, the HTTP
-session for feeds, the scheduler and its lock, built from Settings.
+session for feeds, the scheduler and its lock, the heartbeat and the scoring loop,
+built from Settings for one role:
+
+- ``all`` (a web process, the default): the API, the model and the scheduler, whose
+  cycle ingests then scores; one Eco dyno does everything;
+- ``read`` (a web process with ``WEB_ROLE=read``): the API only, no model, no
+  scheduler, no feed fetching; health reports the workers' heartbeats;
+- ``worker`` (``python -m scorer worker``): the model and the scheduler (the lock keeps
+  one ingest cycle and one retention per deployment) and, on Postgres, a scoring loop
+  that shares the queue with the other workers through claims (SQLite keeps a single
+  writer: there only the lock holder scores).
 
 This package is the composition root: it wires the library (``scorer``) and the
 jobs (``jobs``) into a process. The library never imports it, nor ``jobs``.
@@ -7,12 +17,16 @@ jobs (``jobs``) into a process. The library never imports it, nor ``jobs``.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
 
 import bottle
 import requests
@@ -26,22 +40,40 @@ from jobs.retention import RetentionResult, policy_of, run_retention
 from jobs.score import ScoreResult
 from scorer import __version__
 from scorer.api import create_app
+from scorer.api.workers import WorkerBoard
 from scorer.config.settings import Settings
 from scorer.ingest.fetch import FetchPolicy, RateLimits, make_http_session
 from scorer.ingest.kinds import KINDS
 from scorer.ingest.tagging import Tagger, tagger_for
 from scorer.market.calendar import NY
 from scorer.market.crons import CronReporter
-from scorer.market.lock import SchedulerLock, make_lock
+from scorer.market.lock import ProcessLock, SchedulerLock, make_lock
 from scorer.market.trigger import make_scheduler, tick
 from scorer.ops.observability import report_to_sentry
 from scorer.scoring.cache import SentenceCache
 from scorer.scoring.model import Classifier, ModelLoader, load_classifier
+from scorer.scoring.model.base import runtime_health
 from scorer.storage.capacity import capacity_error
 from scorer.storage.db import make_engine, make_session_factory
+from scorer.storage.heartbeat import Beat, beat, forget
 from scorer.storage.outage import Outage, OutageWatch, cause_name, classify
 
 log = logging.getLogger(__name__)
+
+# A worker with nothing to score looks at the queue again this often (a cycle's new
+# items on the lock holder wake its own loop at once).
+IDLE_POLL = 5.0
+
+
+class Role(StrEnum):
+    ALL = "all"
+    READ = "read"
+    WORKER = "worker"
+
+
+def process_name(settings: Settings) -> str:
+    """This process as score events and heartbeats name it: the dyno on Heroku."""
+    return (settings.dyno or f"{socket.gethostname()}:{os.getpid()}")[:64]
 
 
 @dataclass
@@ -89,17 +121,28 @@ class Service:
         loader: ModelLoader | None = None,
         crons: CronReporter | None = None,
         report: Callable[[str], None] | None = None,
+        role: Role = Role.ALL,
     ) -> None:
         self.settings = settings
-        self.engine = engine or make_engine(settings.database_url, pool_size=10)
+        self.role = role
+        self.name = process_name(settings)  # built after gunicorn forks: this worker's pid
+        # A web process keeps a connection per request thread; a worker needs one each
+        # for its scoring loop, heartbeat and cycle (Essential-0 allows 20 in all).
+        pool = 3 if role is Role.WORKER else 10
+        self.engine = engine or make_engine(settings.database_url, pool_size=pool)
         self.sessions = make_session_factory(self.engine)
         self.loader = loader or ModelLoader(lambda: load_classifier(settings))
         self.http: requests.Session = make_http_session(f"Reasonator/{__version__}")
         self.crons = crons or CronReporter(settings.window, settings.poll_interval, None)
-        self.lock: SchedulerLock = make_lock(self.engine)
+        # A read-only process never leads: its lock is never taken.
+        self.lock: SchedulerLock = ProcessLock() if role is Role.READ else make_lock(self.engine)
         self.scheduler: BackgroundScheduler | None = None
         self.stopping = threading.Event()
         self._cycle_lock = threading.Lock()
+        # One scoring pass at a time in this process: the loop's and the cycle's.
+        self._score_mutex = threading.Lock()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
         self._tagger: Tagger | None = None
         # Repeated sentences skip the model (scorer/scoring/cache.py); one per process.
         self.sentence_cache = SentenceCache()
@@ -147,7 +190,15 @@ class Service:
         return run_retention(self.sessions, policy_of(self.settings), now=now, report=self.report)
 
     def app(self) -> bottle.Bottle:
-        """The read API over this service's database and model."""
+        """The read API over this service's database and model (on a read-only
+        process: the workers' model, from their heartbeats)."""
+        if self.role is Role.READ:
+            board = WorkerBoard(
+                self.sessions,
+                interval=self.settings.heartbeat_interval,
+                grace=self.settings.worker_grace,
+            )
+            return create_app(self.settings, engine=self.engine, loader=board, role=lambda: "read")
         lock = self.lock
         return create_app(
             self.settings,
@@ -160,11 +211,22 @@ class Service:
     def start(self) -> None:
         """Load the model and start the scheduler, both in the background: the port is
         served at once. Call it in the process that serves (after gunicorn forks):
-        the scheduler lock must belong to this process."""
+        the scheduler lock must belong to this process. A read-only process starts
+        nothing: it only serves."""
+        if self.role is Role.READ:
+            return
         self.loader.start()
         threading.Thread(target=self._freeze_heap, name="gc-freeze", daemon=True).start()
         # The scheduler needs the market calendar (about a second to build).
         threading.Thread(target=self._start_scheduler, name="scheduler-start", daemon=True).start()
+        self._spawn(self._heartbeat, "heartbeat")
+        if self.role is Role.WORKER:
+            self._spawn(self._score_loop, "score-loop")
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
     def run_cycle(self, now: datetime | None = None) -> CycleResult:
         """One ingest then score pass, and retention once a (New York) day. Scoring
@@ -259,11 +321,14 @@ class Service:
         for job in jobs_on(Schedule.CYCLE):
             if job.needs_model and self.classifier is None:
                 break
-            if job.monitor is None:
-                done[job.name] = job.run(self, when)
-            else:
-                with self.crons.job(job.monitor, when):
+            # Scoring waits for this process's scoring loop to finish its batch.
+            mutex = self._score_mutex if job.needs_model else contextlib.nullcontext()
+            with mutex:
+                if job.monitor is None:
                     done[job.name] = job.run(self, when)
+                else:
+                    with self.crons.job(job.monitor, when):
+                        done[job.name] = job.run(self, when)
         ingested, scored = done["ingest"], done.get("score")
         assert isinstance(ingested, IngestResult)
         assert scored is None or isinstance(scored, ScoreResult)
@@ -273,14 +338,86 @@ class Service:
         """Stop between batches: what is committed stays, the rest stays pending; then
         hand the scheduler lock to the next process. Safe to call twice."""
         self.stopping.set()
+        self._wake.set()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.loader.stop()
         with self._cycle_lock:  # wait for a running cycle to reach a batch boundary
             pass
+        for thread in self._threads:  # the scoring loop ends at a batch boundary too
+            thread.join(25)
+        if self.role is not Role.READ:
+            self._forget()
         self.lock.release()
         self.http.close()
         self.engine.dispose()
+
+    def _score_loop(self) -> None:
+        """A worker's scoring: whatever is pending, claimed batch by batch, whenever
+        the model is loaded (in or out of market hours: a re-score backlog goes on at
+        night). On SQLite only the scheduler lock's holder writes."""
+        shared = self.engine.dialect.name == "postgresql"
+        while not self.stopping.is_set():
+            if self.classifier is not None and (shared or self.lock.held):
+                self._score_once()
+            self._wake.wait(IDLE_POLL)
+            self._wake.clear()
+
+    def _score_once(self) -> None:
+        now = datetime.now(UTC)
+        for job in jobs_on(Schedule.CYCLE):
+            if not job.needs_model or self.stopping.is_set():
+                continue
+            try:
+                with self._score_mutex:
+                    result = job.run(self, now)
+            except Exception as exc:
+                reason = capacity_error(exc)
+                if reason is not None:  # reported once; retention (the lock holder's) frees room
+                    self._refused(reason)
+                elif (outage := classify(exc)) is not None:
+                    self.outages.failed(outage, exc, job.name)  # the WARNING, once per outage
+                else:
+                    log.exception("%s failed", job.name)
+                self.stopping.wait(self.backoff.failed())
+                continue
+            self.backoff.succeeded()
+            if getattr(result, "events", 0):
+                log.info("%s: %s", job.name, _summary(result))
+
+    def _heartbeat(self) -> None:
+        """Refresh this process's ``workers`` row every HEARTBEAT_INTERVAL seconds:
+        a read-only web dyno's health is built from it. A failed beat is logged once
+        per outage; the next one tries again."""
+        started, failing = datetime.now(UTC), False
+        while True:
+            classifier = self.classifier
+            fields, warnings = ({}, []) if classifier is None else runtime_health(classifier)
+            me = Beat(
+                self.name,
+                "scheduler" if self.lock.held else "scorer",
+                None if classifier is None else classifier.model_id,
+                None if classifier is None else classifier.revision,
+                {**fields, **({"warnings": warnings} if warnings else {})},
+            )
+            try:
+                with self.sessions.begin() as session:
+                    beat(session, me, started_at=started, now=datetime.now(UTC))
+                failing = False
+            except Exception as exc:  # noqa: BLE001 - the next beat tries again
+                if not failing:
+                    log.warning("heartbeat failed: %s", type(exc).__name__)
+                failing = True
+            if self.stopping.wait(self.settings.heartbeat_interval):
+                return
+
+    def _forget(self) -> None:
+        """A clean stop removes this process's heartbeat: health counts it gone now."""
+        try:
+            with self.sessions.begin() as session:
+                forget(session, self.name)
+        except Exception as exc:  # noqa: BLE001 - it ages out instead
+            log.warning("heartbeat not removed: %s", type(exc).__name__)
 
     def _schedule_retry(self, delay: float) -> None:
         """One extra run ``delay`` seconds from now, sooner than the next interval, so

@@ -257,6 +257,37 @@ def pending_pairs(model_id: str, revision: str, method: str = METHOD) -> Select[
     )
 
 
+def claim_pending(
+    session: Session, model_id: str, revision: str, method: str, limit: int
+) -> tuple[list[tuple[int, str]], int]:
+    """Take up to ``limit`` pending pairs for this transaction; return (the pairs still
+    pending, how many were claimed).
+
+    On Postgres the pairs' ``article_tickers`` rows are locked ``FOR UPDATE SKIP
+    LOCKED``: another worker's claim is skipped, not waited on, and a claim lasts as
+    long as the transaction that scores the pairs and stores their events and roll-ups,
+    so a worker that dies releases it with its connection. Rows a worker committed
+    while this statement ran can still be claimed from its older snapshot: they are
+    read again under the lock (a new statement sees every commit) and dropped, so no
+    pair goes through the model twice. SQLite has one writer (the scheduler lock's
+    holder): a plain read.
+    """
+    queue = pending_pairs(model_id, revision, method).limit(limit)
+    if session.get_bind().dialect.name != "postgresql":
+        pairs = [(a, t) for a, t in session.execute(queue)]
+        return pairs, len(pairs)
+    claimed = [
+        (a, t)
+        for a, t in session.execute(queue.with_for_update(of=ArticleTicker, skip_locked=True))
+    ]
+    if not claimed:
+        return [], 0
+    key = tuple_(ArticleTicker.article_id, ArticleTicker.ticker)
+    recheck = pending_pairs(model_id, revision, method).where(key.in_(claimed))
+    still = {(a, t) for a, t in session.execute(recheck)}
+    return [pair for pair in claimed if pair in still], len(claimed)
+
+
 def queue_depth(
     session: Session, model_id: str, revision: str, cap: int = 10_000, method: str = METHOD
 ) -> int:

@@ -196,6 +196,8 @@ class ScoreEvent(Base):
     # Copied from the article so "latest" needs no join to order by news time.
     published_at: Mapped[datetime] = mapped_column(UTCDateTime())
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The process that scored it (``DYNO`` on Heroku, else host:pid); NULL before 0013.
+    scored_by: Mapped[str | None] = mapped_column(String(64))
 
     article: Mapped[Article] = relationship()
 
@@ -257,6 +259,22 @@ class ScoreRollup(Base):
     # The relevance-weighted mean is weighted_score_sum / weight_sum.
     weight_sum: Mapped[float] = mapped_column(Float)
     weighted_score_sum: Mapped[float] = mapped_column(Float)
+
+
+class Worker(Base):
+    """A scoring process's heartbeat: what it loaded and when it was last seen. A
+    read-only web dyno answers health from these rows (``scorer/storage/heartbeat.py``)."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # as scored_by
+    role: Mapped[str] = mapped_column(String(16))  # "scheduler" (holds the lock) or "scorer"
+    model_id: Mapped[str | None] = mapped_column(String(200))  # None while the model loads
+    model_revision: Mapped[str | None] = mapped_column(String(100))
+    # The runtime's health fields (JSON: artifact figures), for the web dyno's health.
+    runtime: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Meta(Base):

@@ -31,6 +31,7 @@ EXPECTED = {
     Purpose.GUNICORN_MASTER: (False, False),
     Purpose.BOOTSTRAP: (False, False),
     Purpose.WEB: (True, True),
+    Purpose.WORKER: (True, True),
     Purpose.CLI: (True, True),
     Purpose.BUILD: (True, False),
     Purpose.CALENDAR: (True, False),

@@ -203,7 +203,8 @@ def test_the_worker_serves_at_once_while_the_vault_is_down_then_boots(
     vault.down = True
     monkeypatch.setattr("scorer.process.boot.FIRST_BACKOFF", 0.05)
     monkeypatch.setattr("scorer.process.boot.MAX_BACKOFF", 0.2)
-    app = TestApp(web.build_app())
+    process = web.build_app()
+    app = TestApp(process)
     try:
         _eventually(lambda: vault.calls["/api/v1/auth/universal-auth/login"] >= 2)
         health = app.get("/v1/health", expect_errors=True)
@@ -222,7 +223,7 @@ def test_the_worker_serves_at_once_while_the_vault_is_down_then_boots(
         other = {"Authorization": f"Bearer {NEXT_TOKEN}"}
         assert app.get("/v1/scores/latest", headers=other, expect_errors=True).status_int == 401
     finally:
-        web.shutdown()
+        process.shutdown()
 
 
 def test_a_vault_without_the_token_keeps_health_503_naming_it(
@@ -231,7 +232,8 @@ def test_a_vault_without_the_token_keeps_health_503_naming_it(
     del vault.folders[("prod", "/rack")]["RACK_SERVICE_TOKEN"]
     for name, value in booting_env.items():
         monkeypatch.setenv(name, value)
-    app = TestApp(web.build_app())
+    process = web.build_app()
+    app = TestApp(process)
     try:
         _eventually(lambda: "reason" in app.get("/v1/health", expect_errors=True).json)
         _eventually(
@@ -241,7 +243,7 @@ def test_a_vault_without_the_token_keeps_health_503_naming_it(
             )
         )
     finally:
-        web.shutdown()
+        process.shutdown()
 
 
 @pytest.mark.slow

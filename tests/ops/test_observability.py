@@ -102,7 +102,8 @@ def test_a_real_error_in_the_app_reaches_sentry_without_any_secret(
     # outage (a 503 naming the fix), reported to Sentry once, with its traceback.
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     settings = _settings(tiny_model, tmp_path, recorder.dsn, empty)
-    app = TestApp(web.build_app(settings))
+    process = web.build_app(settings)
+    app = TestApp(process)
     try:
         response = app.get(
             "/v1/scores/latest?tickers=AAPL",
@@ -114,7 +115,7 @@ def test_a_real_error_in_the_app_reaches_sentry_without_any_secret(
         with recorder.arrived:
             recorder.arrived.wait_for(lambda: "OperationalError" in recorder.text, timeout=10)
     finally:
-        web.shutdown()
+        process.shutdown()
     text = recorder.text
     assert "no such table" in text  # the error itself arrived, with its frames
     assert '"environment":"production"' in text.replace(" ", "")
@@ -127,7 +128,8 @@ def test_a_non_utf8_authorization_header_is_a_401_not_an_error_report(
     recorder: Recorder, tiny_model: Path, tmp_path: Path, database_url: str
 ) -> None:
     settings = _settings(tiny_model, tmp_path, recorder.dsn, database_url)
-    app = TestApp(web.build_app(settings), lint=False)
+    process = web.build_app(settings)
+    app = TestApp(process, lint=False)
     try:
         # WSGI passes header bytes as latin-1 text; 0xff is no UTF-8.
         environ = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}\xff"}
@@ -137,7 +139,7 @@ def test_a_non_utf8_authorization_header_is_a_401_not_an_error_report(
         assert ok.status_int == 200  # the next token is accepted during a rotation
         sentry_sdk.get_client().flush(timeout=10)
     finally:
-        web.shutdown()
+        process.shutdown()
     assert TOKEN not in recorder.text and "UnicodeDecodeError" not in recorder.text
 
 

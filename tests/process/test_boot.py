@@ -62,7 +62,8 @@ def test_with_the_vault_down_the_environments_token_reads_and_openapi_is_public(
         **vault.env(ENV="production", DATABASE_URL=database_url, RACK_SERVICE_TOKEN=TOKEN),
     )
     vault.down = True
-    app = TestApp(web.build_app())
+    process = web.build_app()
+    app = TestApp(process)
     try:
         _eventually(lambda: vault.calls["/api/v1/auth/universal-auth/login"] >= 2)
         health = app.get("/v1/health", status=503).json
@@ -75,7 +76,9 @@ def test_with_the_vault_down_the_environments_token_reads_and_openapi_is_public(
         assert app.head("/v1/openapi.json", status=200).body == b""
         mine = {"Authorization": f"Bearer {TOKEN}"}
         read = app.get("/v1/scores/latest?tickers=AAPL", headers=mine, status=200).json
-        assert read == {"data": [], "missing": ["AAPL"]}, "served from the database"
+        assert read == {"data": [], "missing": ["AAPL"], "unwatched": []}, (
+            "served from the database"
+        )
         for other in ({"Authorization": f"Bearer {OTHER}"}, {}):
             app.get("/v1/scores/latest?tickers=AAPL", headers=other, status=401)
 
@@ -88,7 +91,7 @@ def test_with_the_vault_down_the_environments_token_reads_and_openapi_is_public(
             status=401,
         )
     finally:
-        web.shutdown()
+        process.shutdown()
 
 
 def test_without_a_token_anywhere_reads_are_401_and_openapi_still_200(
@@ -96,14 +99,15 @@ def test_without_a_token_anywhere_reads_are_401_and_openapi_still_200(
 ) -> None:
     _setenv(monkeypatch, **vault.env(ENV="production", DATABASE_URL=database_url))
     vault.down = True
-    app = TestApp(web.build_app())
+    process = web.build_app()
+    app = TestApp(process)
     try:
         assert "reason" in app.get("/v1/health", status=503).json
         app.get("/v1/openapi.json", status=200)
         bearer = {"Authorization": f"Bearer {OTHER}"}
         assert app.get("/v1/tickers", headers=bearer, status=401).json["error"] == "unauthorized"
     finally:
-        web.shutdown()
+        process.shutdown()
 
 
 def test_the_first_reason_names_the_vaults_host() -> None:
@@ -119,13 +123,14 @@ def test_without_a_vault_the_reason_never_mentions_one(
     assert "vault" not in unready.get("/v1/health", status=503).json["reason"]
 
     _setenv(monkeypatch, ENV="production", DATABASE_URL=database_url)
-    app = TestApp(web.build_app())
+    process = web.build_app()
+    app = TestApp(process)
     try:
         _eventually(lambda: "configuration" in app.get("/v1/health", status=503).json["reason"])
         reason = app.get("/v1/health", status=503).json["reason"]
         assert reason == "configuration error: RACK_SERVICE_TOKEN is required outside development"
     finally:
-        web.shutdown()
+        process.shutdown()
 
 
 def test_the_vault_host_keeps_credentials_out() -> None:
@@ -143,12 +148,13 @@ def test_a_malformed_environment_token_serves_no_reads(
         **vault.env(ENV="production", DATABASE_URL=database_url, RACK_SERVICE_TOKEN="short-token"),
     )
     vault.down = True
-    app = TestApp(web.build_app())
+    process = web.build_app()
+    app = TestApp(process)
     try:
         bearer = {"Authorization": "Bearer short-token"}
         app.get("/v1/scores/latest?tickers=AAPL", headers=bearer, status=401)
     finally:
-        web.shutdown()
+        process.shutdown()
     with pytest.raises(ConfigError):
         from scorer.config.settings import check_tokens
 

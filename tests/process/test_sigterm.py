@@ -33,7 +33,7 @@ import threading
 from scorer.process.gunicorn_conf import *  # noqa: F403
 
 def post_worker_init(worker):
-    from scorer.process import web
+    process = worker.wsgi  # the worker's WebProcess (scorer/process/web.py)
 
     def cycle():
         import time
@@ -41,10 +41,10 @@ def post_worker_init(worker):
         # The worker builds its Service in the background (settings may come from a
         # vault): wait for it, then for the model.
         deadline = time.monotonic() + 60
-        while web._service is None and time.monotonic() < deadline:
+        while process.service is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        web._service.loader.wait(60)
-        web._service.run_cycle()
+        process.service.loader.wait(60)
+        process.service.run_cycle()
 
     threading.Thread(target=cycle, daemon=True).start()
 """

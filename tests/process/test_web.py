@@ -24,7 +24,8 @@ def _eventually(check: Callable[[], bool], timeout: float = 30.0) -> None:
 def test_the_web_process_serves_at_once_and_hands_over_on_shutdown(
     settings: Settings, engine: Engine
 ) -> None:
-    app = TestApp(web.build_app(settings))
+    process = web.build_app(settings)
+    app = TestApp(process)
     try:
         # The port is served before the model has loaded: health answers at once.
         assert app.get("/v1/health", expect_errors=True).status_int in (200, 503)
@@ -33,8 +34,8 @@ def test_the_web_process_serves_at_once_and_hands_over_on_shutdown(
         _eventually(lambda: app.get("/v1/health").json["role"] == "scheduler")
         assert not make_lock(engine).try_acquire()
     finally:
-        web.shutdown()
+        process.shutdown()
     successor = make_lock(engine)
     assert successor.try_acquire()  # the lock went with the shutdown
     successor.release()
-    web.shutdown()  # a second SIGTERM's hook breaks nothing
+    process.shutdown()  # a second SIGTERM's hook breaks nothing
