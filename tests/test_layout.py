@@ -84,3 +84,42 @@ def test_a_read_only_web_process_imports_no_model_library(tmp_path: Path) -> Non
         [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[] True"
+
+
+_MUTABLE_CALLS = {"dict", "list", "set", "OrderedDict", "defaultdict", "deque", "Counter"}
+
+
+def _module_state(path: Path) -> list[str]:
+    """Module-level names bound to a mutable container under a variable's (lower-case)
+    name, and every ``global`` statement: the state a process object should own."""
+    tree = ast.parse(path.read_text(), str(path))
+    found = [
+        f"{node.lineno}: global {', '.join(node.names)}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Global)
+    ]
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        literal = (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
+        called = isinstance(value, ast.Call) and ast.unparse(value.func).split(".")[-1]
+        if isinstance(value, literal) or called in _MUTABLE_CALLS:
+            names = [ast.unparse(t) for t in targets]
+            found += [f"{node.lineno}: {n}" for n in names if n != "__all__" and not n.isupper()]
+    return found
+
+
+def test_no_module_holds_mutable_state() -> None:
+    """Tables of constants are CONSTANT_CASE; what a process holds lives in an object
+    (the Service), never in a module global (issue 19)."""
+    offenders = {
+        str(path.relative_to(ROOT)): found
+        for root in ("scorer", "jobs")
+        for path in (ROOT / root).rglob("*.py")
+        if (found := _module_state(path))
+    }
+    assert offenders == {}

@@ -76,14 +76,14 @@ def extended_window(lead_minutes: int = 90, tail_minutes: int = 60) -> Window:
 # process never imports pandas + exchange_calendars: they add ~47 MB of RSS to a
 # process that has 300 MB (bench/README.md, "Levers"). Used only while it was written
 # by the installed library version and covers RANGE_START..RANGE_END; otherwise the
-# library is asked, as before. tests/test_market.py holds it equal to the library.
+# library is asked, as before. tests/market/test_calendar.py holds it equal to the library.
 SESSIONS_TABLE = Path(__file__).with_name("nyse_sessions.txt")
 TABLE_END = date(2030, 12, 31)
 
 
 @functools.cache
 def _sessions() -> Mapping[date, Session]:
-    return _sessions_from_table() or _sessions_from_library(RANGE_START, RANGE_END)
+    return read_sessions_table() or library_sessions(RANGE_START, RANGE_END)
 
 
 def _session(day: date, open_utc: datetime, close_utc: datetime) -> Session:
@@ -91,7 +91,8 @@ def _session(day: date, open_utc: datetime, close_utc: datetime) -> Session:
     return Session(day, open_utc, close_utc, early)
 
 
-def _sessions_from_library(start: date, end: date) -> dict[date, Session]:
+def library_sessions(start: date, end: date) -> dict[date, Session]:
+    """The sessions from ``start`` to ``end`` as exchange_calendars gives them."""
     # Imported here: pandas + exchange_calendars take ~1s and ~47 MB.
     import exchange_calendars as xc
 
@@ -107,10 +108,11 @@ def _sessions_from_library(start: date, end: date) -> dict[date, Session]:
 
 
 def _table_header(start: date, end: date) -> str:
-    return f"# XNYS sessions {start}..{end} from exchange_calendars {_library_version()}"
+    return f"# XNYS sessions {start}..{end} from exchange_calendars {library_version()}"
 
 
-def _library_version() -> str:
+def library_version() -> str:
+    """The installed exchange_calendars version, which the written table must match."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -119,7 +121,7 @@ def _library_version() -> str:
         return "unknown"
 
 
-def _sessions_from_table() -> dict[date, Session] | None:
+def read_sessions_table() -> dict[date, Session] | None:
     """The written table's sessions, or None when it is missing, stale or too short."""
     if RANGE_END > TABLE_END or not SESSIONS_TABLE.is_file():
         return None
@@ -140,7 +142,7 @@ def write_sessions_table(path: Path = SESSIONS_TABLE) -> int:
     """Write the library's sessions for RANGE_START..TABLE_END to ``path`` (after an
     exchange_calendars upgrade: ``python -c "from scorer.market.calendar import
     write_sessions_table as w; w()"``); returns the number of sessions."""
-    sessions = _sessions_from_library(RANGE_START, TABLE_END)
+    sessions = library_sessions(RANGE_START, TABLE_END)
     lines = [_table_header(RANGE_START, TABLE_END)] + [
         f"{s.date} {s.open_utc:%H:%M} {s.close_utc:%H:%M}" for s in sessions.values()
     ]

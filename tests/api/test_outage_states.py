@@ -93,7 +93,11 @@ def test_reads_without_a_schema_are_503s_naming_the_fix_and_recover_after_migrat
         )
         during = _records(caplog)
     # Back without a restart: the same app answers from the migrated (empty) database.
-    assert served.app.get(READS[0], headers=AUTH).json == {"data": [], "missing": ["AAPL"], "unwatched": []}
+    assert served.app.get(READS[0], headers=AUTH).json == {
+        "data": [],
+        "missing": ["AAPL"],
+        "unwatched": [],
+    }
     for url in READS[1:]:
         served.app.get(url, headers=AUTH, status=200)
     assert served.health()["database"] == "ok"

@@ -307,21 +307,21 @@ def test_calendar_lines_rejects_an_unknown_format_before_iteration() -> None:
 
 
 def test_the_written_sessions_table_is_the_librarys_calendar() -> None:
-    table = calendar._sessions_from_table()
+    table = calendar.read_sessions_table()
     assert table is not None, "stale nyse_sessions.txt: run calendar.write_sessions_table()"
-    assert table == calendar._sessions_from_library(calendar.RANGE_START, calendar.TABLE_END)
+    assert table == calendar.library_sessions(calendar.RANGE_START, calendar.TABLE_END)
     assert len(table) > 6000 and table[date(2026, 11, 27)].early_close
 
 
 def test_the_library_answers_when_the_table_was_written_by_another_version(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(calendar, "_library_version", lambda: "0.0-not-this-one")
-    assert calendar._sessions_from_table() is None
+    monkeypatch.setattr(calendar, "library_version", lambda: "0.0-not-this-one")
+    assert calendar.read_sessions_table() is None
     monkeypatch.undo()
-    assert calendar._sessions_from_table() is not None
+    assert calendar.read_sessions_table() is not None
     monkeypatch.setattr(calendar, "RANGE_END", date(2031, 12, 31))  # past the table's end
-    assert calendar._sessions_from_table() is None
+    assert calendar.read_sessions_table() is None
 
 
 def test_importing_the_module_does_not_import_pandas() -> None:
