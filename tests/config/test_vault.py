@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,18 +21,12 @@ from scorer.config.settings import ConfigError, Purpose, Settings, load_settings
 from scorer.config.vault import VaultError, read_folder
 from scorer.process import web
 from tests.helpers.fake_vault import CF_SECRET, CLIENT_SECRET, FakeVault, serving
+from tests.helpers.waiting import eventually
 
 ROOT = Path(__file__).parents[2]
 TOKEN = secrets.token_urlsafe(32)
 NEXT_TOKEN = secrets.token_urlsafe(32)
 DSN_KEY = "dsnkey0123456789"
-
-
-def _eventually(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -206,7 +200,7 @@ def test_the_worker_serves_at_once_while_the_vault_is_down_then_boots(
     process = web.build_app()
     app = TestApp(process)
     try:
-        _eventually(lambda: vault.calls["/api/v1/auth/universal-auth/login"] >= 2)
+        eventually(lambda: vault.calls["/api/v1/auth/universal-auth/login"] >= 2)
         health = app.get("/v1/health", expect_errors=True)
         assert health.status_int == 503
         assert health.json["status"] == "warming_up"
@@ -217,7 +211,7 @@ def test_the_worker_serves_at_once_while_the_vault_is_down_then_boots(
         assert latest.status_int == 401
 
         vault.down = False
-        _eventually(lambda: app.get("/v1/health", expect_errors=True).status_int == 200)
+        eventually(lambda: app.get("/v1/health", expect_errors=True).status_int == 200)
         assert app.get("/v1/health").json["flag_reasonator"] is True
         assert app.get("/v1/scores/latest?tickers=AAPL", headers=bearer).status_int == 200
         other = {"Authorization": f"Bearer {NEXT_TOKEN}"}
@@ -235,8 +229,8 @@ def test_a_vault_without_the_token_keeps_health_503_naming_it(
     process = web.build_app()
     app = TestApp(process)
     try:
-        _eventually(lambda: "reason" in app.get("/v1/health", expect_errors=True).json)
-        _eventually(
+        eventually(lambda: "reason" in app.get("/v1/health", expect_errors=True).json)
+        eventually(
             lambda: (
                 "RACK_SERVICE_TOKEN is required"
                 in app.get("/v1/health", expect_errors=True).json["reason"]
@@ -276,7 +270,7 @@ def test_gunicorn_binds_at_once_with_only_the_runbooks_keys(
         bound = time.monotonic() - started
         assert status == 503 and "vault" in str(body["reason"])
         assert bound < 10
-        _eventually(
+        eventually(
             lambda: str(_get(port, "/v1/health", started)[1]["reason"]).startswith(
                 "vault unreachable"
             )

@@ -6,8 +6,7 @@ is really happening and names the vault's host, never a credential."""
 from __future__ import annotations
 
 import secrets
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,10 @@ from scorer.config.settings import ConfigError, Settings
 from scorer.process import web
 from scorer.process.boot import Booting
 from tests.helpers.fake_vault import CLIENT_SECRET, FakeVault, serving
+from tests.helpers.waiting import eventually
 
 TOKEN = secrets.token_urlsafe(32)
 OTHER = secrets.token_urlsafe(32)
-
-
-def _eventually(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -65,7 +58,7 @@ def test_with_the_vault_down_the_environments_token_reads_and_openapi_is_public(
     process = web.build_app()
     app = TestApp(process)
     try:
-        _eventually(lambda: vault.calls["/api/v1/auth/universal-auth/login"] >= 2)
+        eventually(lambda: vault.calls["/api/v1/auth/universal-auth/login"] >= 2)
         health = app.get("/v1/health", status=503).json
         host = vault.url.removeprefix("http://")
         assert (
@@ -83,7 +76,7 @@ def test_with_the_vault_down_the_environments_token_reads_and_openapi_is_public(
             app.get("/v1/scores/latest?tickers=AAPL", headers=other, status=401)
 
         vault.down = False
-        _eventually(lambda: app.get("/v1/health", expect_errors=True).status_int == 200)
+        eventually(lambda: app.get("/v1/health", expect_errors=True).status_int == 200)
         app.get("/v1/scores/latest?tickers=AAPL", headers=mine, status=200)
         app.get(
             "/v1/scores/latest?tickers=AAPL",
@@ -126,7 +119,7 @@ def test_without_a_vault_the_reason_never_mentions_one(
     process = web.build_app()
     app = TestApp(process)
     try:
-        _eventually(lambda: "configuration" in app.get("/v1/health", status=503).json["reason"])
+        eventually(lambda: "configuration" in app.get("/v1/health", status=503).json["reason"])
         reason = app.get("/v1/health", status=503).json["reason"]
         assert reason == "configuration error: RACK_SERVICE_TOKEN is required outside development"
     finally:

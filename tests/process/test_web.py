@@ -3,22 +3,13 @@ stopped by the worker_exit hook."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from sqlalchemy import Engine
 from webtest import TestApp
 
 from scorer.config.settings import Settings
 from scorer.market.lock import make_lock
 from scorer.process import web
-
-
-def _eventually(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+from tests.helpers.waiting import eventually
 
 
 def test_the_web_process_serves_at_once_and_hands_over_on_shutdown(
@@ -29,9 +20,11 @@ def test_the_web_process_serves_at_once_and_hands_over_on_shutdown(
     try:
         # The port is served before the model has loaded: health answers at once.
         assert app.get("/v1/health", expect_errors=True).status_int in (200, 503)
-        _eventually(lambda: app.get("/v1/health", expect_errors=True).status_int == 200)
+        eventually(
+            lambda: app.get("/v1/health", expect_errors=True).status_int == 200, timeout=30.0
+        )
         # The scheduler starts in the background and takes the deployment's lock.
-        _eventually(lambda: app.get("/v1/health").json["role"] == "scheduler")
+        eventually(lambda: app.get("/v1/health").json["role"] == "scheduler", timeout=30.0)
         assert not make_lock(engine).try_acquire()
     finally:
         process.shutdown()
