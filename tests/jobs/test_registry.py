@@ -28,8 +28,10 @@ def test_every_job_module_declares_a_job_and_every_declared_job_is_listed() -> N
     declared = [m.JOB for m in modules if hasattr(m, "JOB")]
     assert len(declared) == len(modules), "a module in jobs/ without a JOB"
     assert set(declared) == set(jobs.JOBS)
-    assert [j.name for j in jobs.jobs_on(Schedule.CYCLE)] == ["ingest", "score"]
-    assert [j.name for j in jobs.jobs_on(Schedule.DAILY)] == ["retention"]
+    cycle = [j.name for j in jobs.jobs_on(Schedule.CYCLE)]
+    # Whatever else is declared: a cycle stores what it fetched before it scores.
+    assert cycle.index("ingest") < cycle.index("score")
+    assert "retention" in [j.name for j in jobs.jobs_on(Schedule.DAILY)]
 
 
 @pytest.fixture
