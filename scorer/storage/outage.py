@@ -21,25 +21,32 @@ from sqlalchemy import exc as sa_exc
 
 log = logging.getLogger(__name__)
 
-# Postgres SQLSTATE for a relation that does not exist (psycopg's UndefinedTable).
-_UNDEFINED_TABLE = "42P01"
+# Postgres SQLSTATEs of a schema the code does not find: a relation that does not
+# exist (UndefinedTable), a column that does not (UndefinedColumn: a migration not run).
+# Statements are built from the tables' declarations, so neither is a typo in one.
+_SCHEMA_MISSING = frozenset({"42P01", "42703"})
 # sqlite3 raises OperationalError for all of these: only a file that cannot be opened
 # or read is an outage; any other OperationalError is a bad statement (a 500).
 _SQLITE_UNREACHABLE = ("unable to open", "disk i/o error", "database is locked", "readonly")
-_SQLITE_NO_SCHEMA = "no such table"
+_SQLITE_NO_SCHEMA = ("no such table", "no such column")
 
 
 class Outage(Enum):
     """Why the database cannot serve; the value is what health shows as ``database``."""
 
     UNREACHABLE = "unreachable"  # refused, gone, timed out, connection lost, file missing
-    NO_SCHEMA = "no_schema"  # it answers, but its tables are missing (created empty)
+    # It answers, but its tables or columns are missing: created empty, or a release
+    # whose migration has not run.
+    NO_SCHEMA = "no_schema"
 
     @property
     def reason(self) -> str:
         """The public sentence for a 503: what is happening and, where there is one, the fix."""
         if self is Outage.NO_SCHEMA:
-            return "the database has no schema: run the release phase, `alembic upgrade head`"
+            return (
+                "the database has no schema, or an older one than this release: "
+                "run the release phase, `alembic upgrade head`"
+            )
         return "the database is unreachable; retry later"
 
 
@@ -54,7 +61,7 @@ def classify(exc: BaseException) -> Outage | None:
         if text.startswith(_SQLITE_NO_SCHEMA):
             return Outage.NO_SCHEMA
         return Outage.UNREACHABLE if any(s in text for s in _SQLITE_UNREACHABLE) else None
-    if getattr(exc.orig, "sqlstate", None) == _UNDEFINED_TABLE:
+    if getattr(exc.orig, "sqlstate", None) in _SCHEMA_MISSING:
         return Outage.NO_SCHEMA
     if exc.connection_invalidated or isinstance(
         exc, sa_exc.OperationalError | sa_exc.InterfaceError

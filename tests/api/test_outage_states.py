@@ -6,6 +6,7 @@ per outage, and recovery without a restart once the schema is back."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -17,6 +18,7 @@ from scorer.api.openapi import document
 from scorer.config.settings import Settings
 from scorer.scoring.model import ModelLoader
 from scorer.scoring.model.transformers_runtime import TransformersClassifier
+from scorer.storage.db import migrate
 from scorer.storage.outage import Outage, OutageWatch
 from scorer.storage.store import store_items
 from tests.helpers.items import AUTH, NOW
@@ -160,3 +162,37 @@ def test_a_probe_failing_for_another_reason_says_error_and_logs_its_traceback_on
     assert probe.state == "error" and probe.reason(70.0).startswith("database probe failing")
     tracebacks = [r for r in caplog.records if r.exc_info is not None]
     assert len(tracebacks) == 1 and tracebacks[0].levelno == logging.ERROR
+
+
+def _downgrade(engine: Engine, revision: str) -> None:
+    from alembic.config import Config
+
+    from alembic import command
+
+    config = Config(str(Path(__file__).resolve().parents[2] / "alembic.ini"))
+    config.attributes["configure_logger"] = False
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
+def test_a_release_whose_migration_has_not_run_is_a_no_schema_503_not_a_500(
+    served: Served, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The code is a release ahead of the database (0013 adds ``score_events.scored_by``):
+    a missing column is the schema behind, told like a missing table, never a 500."""
+    assert served.health()["database"] == "ok"
+    _downgrade(engine, "0012")
+    try:
+        engine.dispose()
+        # /v1/articles reads scored_by's table whole; the others never name the column
+        # and keep answering.
+        response = served.app.get("/v1/articles", headers=AUTH, status=503)
+        assert response.json == {"error": "unavailable", "message": Outage.NO_SCHEMA.reason}
+        assert "older one than this release" in response.json["message"]
+        served.app.get("/v1/tickers", headers=AUTH, status=200)
+        assert all(r.exc_info is None for r in caplog.records), "no traceback in the log"
+    finally:
+        migrate(engine)
+    served.app.get("/v1/articles", headers=AUTH, status=200)
+    assert served.health()["database"] == "ok"

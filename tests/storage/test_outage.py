@@ -19,10 +19,15 @@ def _error(engine: Engine, sql: str) -> DBAPIError:
     return info.value
 
 
-def test_a_missing_table_is_no_schema_and_a_bad_statement_is_a_bug(engine: Engine) -> None:
+def test_a_missing_table_or_column_is_no_schema_and_a_bad_statement_is_a_bug(
+    engine: Engine,
+) -> None:
     assert classify(_error(engine, "SELECT * FROM no_such_thing")) is Outage.NO_SCHEMA
+    # Statements come from the tables' declarations: a column they name and the
+    # database lacks is a migration not run, not a typo.
+    assert classify(_error(engine, "SELECT no_such_column FROM feeds")) is Outage.NO_SCHEMA
     assert classify(_error(engine, "SELEC 1")) is None
-    assert classify(_error(engine, "SELECT no_such_column FROM feeds")) is None
+    assert classify(_error(engine, "SELECT 1 / 'x' + ")) is None
 
 
 def test_a_database_that_cannot_be_opened_is_unreachable(tmp_path) -> None:  # type: ignore[no-untyped-def]
