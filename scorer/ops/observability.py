@@ -39,10 +39,13 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
-    # Library chatter stays out of the service's log ("Context impl SQLiteImpl.", …);
-    # their warnings and errors still get through.
-    for noisy in ("alembic", "urllib3", "filelock", "httpx"):
+    # Library chatter stays out of the service's log ("Context impl SQLiteImpl.", the
+    # scheduler's "Adding job tentatively", …); their warnings and errors still get through.
+    for noisy in ("alembic", "urllib3", "filelock", "httpx", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The hub client warns at each of its own retries; the model loader logs each failed
+    # attempt once, with the reason health shows.
+    logging.getLogger("huggingface_hub.utils._http").setLevel(logging.ERROR)
 
 
 def release(settings: Settings) -> str:

@@ -4,6 +4,7 @@ the DSN, and no secret appears anywhere in what it recorded."""
 from __future__ import annotations
 
 import gzip
+import logging
 import secrets
 import threading
 from collections.abc import Iterator
@@ -193,3 +194,24 @@ def test_the_scrubber_filters_sensitive_keys_and_truncated_secrets() -> None:
     assert out["request"]["headers"]["Authorization"] == FILTERED
     assert out["check_in_id"] == "c1"
     assert release(settings) == "reasonator@1.0.0"
+
+
+def test_library_chatter_stays_out_and_the_hub_prints_each_line_once(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scorer.ops.observability import configure_logging
+    from scorer.scoring.model.transformers_runtime import TransformersClassifier
+
+    configure_logging()
+    try:
+        TransformersClassifier(settings.finbert_model, None, threads=1)
+        logging.getLogger("apscheduler.scheduler").info("Adding job tentatively")
+        logging.getLogger("huggingface_hub.utils._http").warning("Retrying in 1s [Retry 1/5].")
+        logging.getLogger("huggingface_hub.file_download").warning("a hub warning")
+        logging.getLogger("scorer.scoring.model.loader").error("model load failed")
+        err = capsys.readouterr().err
+    finally:
+        logging.basicConfig(force=True)  # back to pytest's capture
+    assert "Adding job tentatively" not in err and "Retry 1/5" not in err
+    assert err.count("a hub warning") == 1, err
+    assert "ERROR scorer.scoring.model.loader: model load failed" in err

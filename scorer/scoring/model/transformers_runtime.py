@@ -30,6 +30,11 @@ class TransformersClassifier:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # noise in dyno logs
+        # The hub client prints its records with a handler of its own and also passes
+        # them on to ours: each line twice, once without a time. Ours alone is enough.
+        from huggingface_hub.utils import logging as hub_logging
+
+        hub_logging.get_logger().handlers.clear()
 
         # Heroku dynos report the host's cores; more threads than our share only thrash.
         torch.set_num_threads(threads)
