@@ -1,7 +1,7 @@
 """``GET /console``: the operator's console, a static page and its assets that call the
 JSON API from the browser with the service token (docs/console.md).
 
-The files ship as package data (``scorer/api/console/``) and are read once, at install:
+The files ship as package data (``scorer/api/console_assets/``) and are read once, at install:
 they are immutable for the life of the process, so their bytes, ETags and gzipped
 copies are kept (about 60 kB in all). The page holds no data and no secret; it is
 public (``auth.PUBLIC_ROUTES``) and every data call it makes carries the bearer token.
@@ -67,7 +67,7 @@ class Asset:
 
     @classmethod
     def read(cls, name: str, media_type: str) -> Asset:
-        data = resources.files("scorer.api").joinpath("console", name).read_bytes()
+        data = resources.files("scorer.api").joinpath("console_assets", name).read_bytes()
         packed = gzip.compress(data, compresslevel=9, mtime=0) if len(data) >= MIN_BYTES else None
         return cls(media_type, data, packed, etag_of(data.decode()))
 
