@@ -259,8 +259,10 @@
     if (value === null) return "not measured yet";
     let text = `${bytes(value.bytes)} of ${value.budget ? bytes(value.budget) : "no budget"}`;
     if (value.bytes_percent !== null) text += ` (${value.bytes_percent} %)`;
-    text += `; ${value.rows ?? "–"} rows`;
-    if (value.row_limit) text += ` of ${value.row_limit} (${value.rows_percent} %)`;
+    if (value.rows !== null && value.rows !== undefined) {
+      text += `; ${value.rows} rows`;
+      if (value.row_limit) text += ` of ${value.row_limit} (${value.rows_percent} %)`;
+    }
     return text;
   }
 
@@ -470,8 +472,9 @@
     // The end on a 15-minute boundary (an ETag that lasts), or the end of the chosen day.
     const end = ending ? Date.parse(`${ending}T23:59:59Z`) + 1000 : Math.ceil(Date.now() / 900_000) * 900_000;
     const params = { ticker, interval, basis, from: isoSeconds(end - days * 86_400_000), to: isoSeconds(end) };
-    const body = await get(`/v1/scores/history?${query(params)}`);
-    state.chart = { ticker, interval, basis, data: body.data };
+    const url = `/v1/scores/history?${query(params)}`;
+    const body = await get(url);
+    state.chart = { ticker, interval, basis, url, data: body.data };
     drawChart(state.chart);
   }
 
@@ -492,6 +495,7 @@
       "data-interval": chart.interval,
       "data-basis": chart.basis,
       "data-buckets": buckets.length,
+      "data-url": chart.url,
     });
     const title = svg("title");
     title.textContent = `${chart.ticker}: mean score per ${chart.interval} bucket (${chart.basis} basis)`;
@@ -700,8 +704,12 @@
         if (!$("h-ticker").value && state.tickers.length) $("h-ticker").value = state.tickers[0];
         await loadHistory().catch((error) => failed(error, "history"));
       }
-      if (ok && state.health && state.health.status === "ok") banner(null, null);
-      else if (ok && state.health) banner("unavailable", `Health answers ${state.health.status}: ${state.health.reason || "not ready"}`);
+      const health = state.health;
+      if (ok && health && health.status === "ok") banner(null, null);
+      else if (ok && health) {
+        const code = $("status").dataset.httpStatus;
+        banner("unavailable", `Health answers ${code} (${health.status}): ${health.reason || "not ready"}`);
+      }
     } finally {
       const every = open ? OPEN_EVERY : CLOSED_EVERY;
       const refreshState = $("refresh-state");
