@@ -584,6 +584,7 @@
     section.dataset.start = bucket.start;
     $("drill-title").textContent = `${chart.ticker}: ${when(bucket.start)} – ${when(bucket.end)}`;
     note.textContent = "Loading…";
+    section.scrollIntoView({ block: "start" });
     let articles = [];
     let exact = true;
     if ("articles" in bucket) {
@@ -685,14 +686,17 @@
         return;
       }
       let ok = true;
-      for (const [load, what] of [
-        [loadFeeds, "the feeds"],
-        [loadWatchlist, "the watchlist"],
+      for (const [load, what, section] of [
+        [loadFeeds, "the feeds", "feeds"],
+        [loadWatchlist, "the watchlist", "watchlist"],
       ]) {
         try {
           await load();
+          $(section).classList.remove("stale");
         } catch (error) {
           ok = false;
+          // What the section shows is from the last refresh that worked: dimmed, and said.
+          $(section).classList.add("stale");
           failed(error, what);
           if (error.status === 401) return;
         }
