@@ -376,7 +376,7 @@
           "tr",
           { "data-ticker": coverage.ticker, "data-score": item ? item.score : "" },
           el("td", {}, pick),
-          el("td", { class: `num score ${scoreClass(item && item.score)}`, text: item ? `${number(item.score)} ${item.label}` : "no score" }),
+          el("td", { class: `num score ${item ? item.label : "none"}`, text: item ? `${number(item.score)} ${item.label}` : "no score" }),
           el("td", { text: item ? when(item.article.published_at) : "–" }),
           el("td", { class: `num ${scoreClass(window && window.mean)}`, text: window ? number(window.mean) : "–" }),
           el("td", { class: "num", text: window ? window.count : coverage.articles_24h }),
@@ -660,7 +660,7 @@
         { class: score.ticker === ticker ? "mine" : "" },
         el("strong", { text: score.ticker }),
         ` ${score.label} `,
-        el("span", { class: `num ${scoreClass(score.score)}`, text: number(score.score) }),
+        el("span", { class: `num ${score.label}`, text: number(score.score) }),
         ` · relevance ${number(score.relevance, 2)} · ${score.scope} · ${score.method}`,
       );
       const highlights = el("ul", { class: "highlights" });
