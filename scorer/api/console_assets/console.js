@@ -27,7 +27,10 @@
     tickers: [],
     chart: null, // {ticker, interval, basis, data}
     sparksAt: 0,
+    historySeq: 0,
     timer: null,
+    busy: false, // a refresh is running: another one asked meanwhile runs after it
+    again: null,
   };
 
   // --- small helpers ------------------------------------------------------------------
@@ -473,7 +476,9 @@
     const end = ending ? Date.parse(`${ending}T23:59:59Z`) + 1000 : Math.ceil(Date.now() / 900_000) * 900_000;
     const params = { ticker, interval, basis, from: isoSeconds(end - days * 86_400_000), to: isoSeconds(end) };
     const url = `/v1/scores/history?${query(params)}`;
+    const asked = ++state.historySeq; // a later choice wins over an earlier slow answer
     const body = await get(url);
+    if (asked !== state.historySeq) return;
     state.chart = { ticker, interval, basis, url, data: body.data };
     drawChart(state.chart);
   }
@@ -677,6 +682,11 @@
   // --- refresh ------------------------------------------------------------------------------
 
   async function refresh({ all = false } = {}) {
+    if (state.busy) {
+      state.again = { all: all || (state.again && state.again.all) };
+      return;
+    }
+    state.busy = true;
     clearTimeout(state.timer);
     const open = marketOpen();
     try {
@@ -726,6 +736,12 @@
       state.timer = setTimeout(() => {
         if (!document.hidden) refresh();
       }, every);
+      state.busy = false;
+      if (state.again) {
+        const next = state.again;
+        state.again = null;
+        refresh(next);
+      }
     }
   }
 
