@@ -87,7 +87,38 @@ def refreshing(driver: Any, check: Any, timeout: float = WAIT) -> Any:
 
 
 def chart_url(driver: Any) -> str:
-    return str(driver.find_element(By.CSS_SELECTOR, "#chart svg.chart").get_attribute("data-url"))
+    """The API path the chart was drawn from ('' before it is): read in one script, as
+    the chart may be redrawn between two WebDriver calls."""
+    return str(
+        driver.execute_script(
+            "const c = document.querySelector('#chart svg.chart');"
+            "return c ? c.getAttribute('data-url') : '';"
+        )
+    )
+
+
+# What the chart draws, read in one script (a redraw between calls would leave stale
+# elements): each point's bucket, each gap's start, and the line's segments.
+_DRAWN = """
+const c = document.querySelector('#chart svg.chart');
+const line = c.querySelector('path.line');
+return {
+  url: c.getAttribute('data-url'),
+  points: [...c.querySelectorAll('circle.point')].map(p =>
+    [p.dataset.start, Number(p.dataset.count), Number(p.dataset.mean)]),
+  gaps: [...c.querySelectorAll('rect.gap')].map(g => g.dataset.start),
+  segments: Number(line.dataset.segments),
+  moves: (line.getAttribute('d').match(/M/g) || []).length,
+};
+"""
+
+
+def click_bucket(driver: Any, index: int) -> None:
+    driver.execute_script(
+        "document.querySelector(`#chart circle.point[data-index='${arguments[0]}']`)"
+        ".dispatchEvent(new MouseEvent('click'))",
+        index,
+    )
 
 
 def test_it_logs_in_and_the_watchlist_matches_the_api(
@@ -130,28 +161,17 @@ def test_the_charts_points_are_the_history_apis_buckets_with_gaps_where_empty(
         Select(browser.find_element(By.ID, "h-interval")).select_by_value(interval)
         wanted = f"interval={interval}"
         wait(browser, lambda d, wanted=wanted: wanted in chart_url(d))
-        url = chart_url(browser)
-        buckets = site.api(url)["data"]
-        points = browser.find_elements(By.CSS_SELECTOR, "#chart circle.point")
-        drawn = [
-            (
-                p.get_attribute("data-start"),
-                int(p.get_attribute("data-count")),
-                float(p.get_attribute("data-mean")),
-            )
-            for p in points
-        ]
-        assert drawn == [(b["start"], b["count"], b["mean"]) for b in buckets if b["count"] > 0]
-        gaps = browser.find_elements(By.CSS_SELECTOR, "#chart rect.gap")
+        drawn = browser.execute_script(_DRAWN)
+        buckets = site.api(drawn["url"])["data"]
+        filled = [[b["start"], b["count"], b["mean"]] for b in buckets if b["count"] > 0]
+        assert drawn["points"] == filled
         empty = [b["start"] for b in buckets if b["count"] == 0]
-        assert [g.get_attribute("data-start") for g in gaps] == empty
+        assert drawn["gaps"] == empty
         # The line is broken at each run of empty buckets: one segment per run of filled ones.
         runs = len(re.findall(r"1+", "".join("1" if b["count"] else "0" for b in buckets)))
-        path = browser.find_element(By.CSS_SELECTOR, "#chart path.line")
-        assert int(path.get_attribute("data-segments")) == runs
-        assert path.get_attribute("d").count("M") == runs
+        assert drawn["segments"] == drawn["moves"] == runs
         if interval == "15m":
-            assert empty and len(points) > 5, "the demo data has both kinds of bucket"
+            assert empty and len(filled) > 5, "the demo data has both kinds of bucket"
 
 
 def test_a_bucket_lists_as_many_articles_as_its_count(
@@ -167,8 +187,7 @@ def test_a_bucket_lists_as_many_articles_as_its_count(
         i for i in range(1, len(buckets))
         if buckets[i]["count"] > 1 and buckets[i - 1]["end"] == buckets[i]["start"]
     )  # fmt: skip
-    point = browser.find_element(By.CSS_SELECTOR, f'#chart circle.point[data-index="{index}"]')
-    browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click'))", point)
+    click_bucket(browser, index)
     drill = wait(browser, lambda d: _listed(d))
     assert drill.get_attribute("data-start") == buckets[index]["start"]
     items = browser.find_elements(By.CSS_SELECTOR, "#drill-list li.article")

@@ -19,7 +19,14 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tests.console.conftest import Site
-from tests.console.test_console_browser import chart_url, loaded, log_in, shot, wait
+from tests.console.test_console_browser import (
+    chart_url,
+    click_bucket,
+    loaded,
+    log_in,
+    shot,
+    wait,
+)
 from tests.helpers.browser import DESKTOP, chromium, console_errors, serving
 
 pytestmark = pytest.mark.slow
@@ -104,8 +111,7 @@ def test_the_page_follows_a_buckets_link_through_its_pages_and_shows_a_410(
             i for i in range(1, len(buckets))
             if buckets[i]["count"] > 2 and buckets[i - 1]["end"] == buckets[i]["start"]
         )  # fmt: skip
-        point = browser.find_element(By.CSS_SELECTOR, f'#chart circle.point[data-index="{index}"]')
-        browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click'))", point)
+        click_bucket(browser, index)
         drill = browser.find_element(By.ID, "drill")
         wait(browser, lambda d: drill.get_attribute("data-listed") not in (None, ""))
         items = browser.find_elements(By.CSS_SELECTOR, "#drill-list li.article")
@@ -115,7 +121,7 @@ def test_the_page_follows_a_buckets_link_through_its_pages_and_shows_a_410(
         shot(browser, tmp_path, "desktop-drill-down-link")
         # A bucket whose detail retention pruned: the 410's message is shown.
         wrapped.gone = buckets[index]["start"]
-        browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click'))", point)
+        click_bucket(browser, index)
         note = browser.find_element(By.ID, "drill-note")
         wait(browser, lambda d: "pruned by retention" in note.text)
         assert browser.find_elements(By.CSS_SELECTOR, "#drill-list li.article") == []
