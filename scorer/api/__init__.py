@@ -1,4 +1,4 @@
-"""The read API (Bottle): public health and OpenAPI document, the rest behind a bearer
+"""The read API (Bottle): public health, OpenAPI document and console page, the rest behind a bearer
 token (scorer/api/auth.py: the plugin and the one list of public routes).
 
 One module per group of routes, each with an ``install(app, ...)``; this module
@@ -14,7 +14,7 @@ from collections.abc import Callable
 import bottle
 from sqlalchemy import Engine
 
-from scorer.api import articles, compress, feeds, health, openapi, scores, tickers
+from scorer.api import articles, compress, console, feeds, health, openapi, scores, tickers
 from scorer.api.auth import PUBLIC_ROUTES, BearerAuth
 from scorer.api.http import install_errors
 from scorer.api.params import Parameters
@@ -52,6 +52,7 @@ def create_app(
     articles.install(app, settings, engine)
     tickers.install(app, settings, engine)
     openapi.install(app)
+    console.install(app)
     install_errors(app, outages, no_database=PUBLIC_ROUTES)
     # A plugin installed later wraps the route more closely: compress inside the error
     # handling, then auth, the first thing every protected route does, and the

@@ -10,11 +10,13 @@ from typing import Any
 
 import bottle
 
+from scorer.api import console
 from scorer.api.http import header
 from scorer.config.settings import Settings
 
-# Route rules (Bottle's paths): literal, as Booting compares them with PATH_INFO.
-PUBLIC_ROUTES = frozenset({"/v1/health", "/v1/openapi.json"})
+# Route rules (Bottle's paths): literal, as Booting compares them with PATH_INFO. The
+# console's page and assets hold no data: the page asks for the token and sends it.
+PUBLIC_ROUTES = frozenset({"/v1/health", "/v1/openapi.json", *console.PATHS})
 
 
 class BearerAuth:

@@ -14,7 +14,7 @@ from typing import Any
 import bottle
 
 from scorer import __version__
-from scorer.api import articles, scores
+from scorer.api import articles, console, scores
 from scorer.api.health import DATABASE_STATES
 from scorer.api.history import WINDOWS
 from scorer.api.http import ERRORS, dumps, send
@@ -324,6 +324,30 @@ def _read(summary: str, schema: str, spec: Spec = NONE) -> J:
     }
 
 
+def _console(path: str) -> J:
+    """A file of the operator's console: public, not JSON (docs/console.md)."""
+    media = console.MEDIA_TYPES[path]
+    return {
+        "get": {
+            "summary": "the operator's console page (public: it asks for the token)"
+            if path == "/console"
+            else f"a file of the operator's console ({media}, public)",
+            "security": [],
+            "parameters": [{"$ref": "#/components/parameters/IfNoneMatch"}],
+            "responses": {
+                "200": {
+                    "description": "the file, with Content-Security-Policy, ETag and "
+                    "Cache-Control: no-cache",
+                    "content": {media: {"schema": {"type": "string"}}},
+                },
+                "304": _READ["304"],
+                "400": _BAD_REQUEST,
+                **_COMMON,
+            },
+        }
+    }
+
+
 def paths() -> J:
     return {
         "/v1/health": {
@@ -367,6 +391,7 @@ def paths() -> J:
         ),
         "/v1/feeds": _read("each configured feed and how it is doing", "Feeds"),
         "/v1/tickers": _read("the watchlist with its coverage", "Tickers"),
+        **{path: _console(path) for path in sorted(console.PATHS)},
     }
 
 

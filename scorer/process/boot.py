@@ -5,9 +5,10 @@ Why: with the runbook's config the bearer token, the Sentry DSN and the model re
 are in the vault. The worker must bind ``$PORT`` within 60 s whether the vault answers
 or not, tell health why it is not ready, and never serve the read API without a token.
 Until then what the environment alone allows is served: health answers 503 with the
-reason (naming the vault's host, never a credential), the OpenAPI document 200, and
-the read API, when ``RACK_SERVICE_TOKEN`` is set in the environment (which wins over
-the vault), from the database through an interim app (``web.interim_app``); without a
+reason (naming the vault's host, never a credential), the OpenAPI document 200, the
+operator's console (its page then shows the 503 and its reason), and the read API,
+when ``RACK_SERVICE_TOKEN`` is set in the environment (which wins over the vault),
+from the database through an interim app (``web.interim_app``); without a
 token known yet every other path answers 401.
 """
 
@@ -19,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from scorer.api.console import PATHS as CONSOLE_PATHS
 from scorer.api.http import etag_matches, etag_of
 from scorer.config.settings import ConfigError, Settings, VaultUnreadable
 
@@ -59,6 +61,7 @@ class Booting:
         self._stop = threading.Event()
         self._app: WSGIApp | None = None
         self._openapi: bytes | None = None
+        self._console: WSGIApp | None = None  # built on the first console request
         self.reason = (
             "checking the settings"
             if vault_host is None
@@ -124,6 +127,12 @@ class Booting:
         method = environ.get("REQUEST_METHOD", "GET")
         if path == OPENAPI_PATH and method in ("GET", "HEAD"):  # public, whatever the settings
             return self._send_openapi(environ, start_response, head=method == "HEAD")
+        if path in CONSOLE_PATHS:  # public static files: the page shows health's 503
+            if self._console is None:
+                from scorer.api.console import app as console_app
+
+                self._console = console_app()
+            return self._console(environ, start_response)
         interim = self._interim
         if interim is not None:  # the environment's token: its own 401s, reads from the database
             return interim(environ, start_response)
