@@ -14,7 +14,7 @@ from collections.abc import Callable
 import bottle
 from sqlalchemy import Engine
 
-from scorer.api import articles, compress, feeds, health, openapi, scores, tickers
+from scorer.api import articles, compress, drilldown, feeds, health, openapi, scores, tickers
 from scorer.api.auth import PUBLIC_ROUTES, BearerAuth
 from scorer.api.http import install_errors
 from scorer.api.params import Parameters
@@ -50,6 +50,7 @@ def create_app(
     scores.install(app, engine, settings.watchlist)
     feeds.install(app, settings, sessions)
     articles.install(app, settings, engine)
+    drilldown.install(app, settings, engine)
     tickers.install(app, settings, engine)
     openapi.install(app)
     install_errors(app, outages, no_database=PUBLIC_ROUTES)

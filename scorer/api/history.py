@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, String, bindparam, func, select, type_coerce
 
-from scorer.api import params
+from scorer.api import drilldown, params
 from scorer.api.http import BadRequest, dumps, etag_of, iso, send
 from scorer.market import calendar
 from scorer.storage.buckets import session_buckets, session_days_between
@@ -101,12 +101,18 @@ def _render(conn: Connection, key: tuple[str, str, str, datetime, datetime]) -> 
     ticker, interval, basis, start, end = key
     bound = {"ticker": ticker, "interval": interval, "basis": basis, "start": start, "end": end}
     found = {_instant(row[0]): row for row in conn.execute(_RANGE, bound).all()}
+    # A bucket that counts scores links to its articles (relative to the API's origin).
+    link = ',"articles":"' + drilldown.link(ticker, interval, basis)
     parts = []
     for day in session_days_between(start, end):
-        for at, opening, empty in _session_texts(interval, day):
+        for at, opening, empty, start_text in _session_texts(interval, day):
             if start <= at < end:
                 row = found.get(at)
-                parts.append(empty if row is None or not row[1] else opening + _summary_text(row))
+                parts.append(
+                    empty
+                    if row is None or not row[1]
+                    else f'{opening}{_summary_text(row)}{link}{start_text}"}}'
+                )
     head = dumps(
         {"ticker": ticker, "interval": interval, "basis": basis, "from": iso(start), "to": iso(end)}
     )
@@ -123,21 +129,23 @@ def _instant(value: str | datetime) -> datetime:
 
 _EMPTY = (
     '"count":0,"mean":null,"min":null,"max":null,'
-    '"labels":{"positive":0,"negative":0,"neutral":0},"relevance_weighted_mean":null}'
+    '"labels":{"positive":0,"negative":0,"neutral":0},"relevance_weighted_mean":null,'
+    '"articles":null}'
 )
 
 
 @functools.lru_cache(maxsize=20_000)
-def _session_texts(interval: str, day: date) -> tuple[tuple[datetime, str, str], ...]:
+def _session_texts(interval: str, day: date) -> tuple[tuple[datetime, str, str, str], ...]:
     """Per bucket of ``interval`` in the session of ``day``: its start, the opening of its
-    object ('{"start":…,"end":…,"session":…,') and the whole object when it is empty."""
+    object ('{"start":…,"end":…,"session":…,'), the whole object when it is empty, and
+    its start as text (the end of its ``articles`` link)."""
     out = []
     for bucket in session_buckets(interval, day):
         opening = (
             f'{{"start":"{iso(bucket.start)}","end":"{iso(bucket.end)}",'
             f'"session":"{bucket.session}",'
         )
-        out.append((bucket.start, opening, opening + _EMPTY))
+        out.append((bucket.start, opening, opening + _EMPTY, iso(bucket.start)))
     return tuple(out)
 
 
@@ -145,7 +153,7 @@ def _session_texts(interval: str, day: date) -> tuple[tuple[datetime, str, str],
 # an f-string of per-value calls. Numbers are rounded to 6 places; %r is float's repr.
 _SUMMARY = (
     '"count":%d,"mean":%r,"min":%r,"max":%r,'
-    '"labels":{"positive":%d,"negative":%d,"neutral":%d},"relevance_weighted_mean":%s}'
+    '"labels":{"positive":%d,"negative":%d,"neutral":%d},"relevance_weighted_mean":%s'
 )
 
 

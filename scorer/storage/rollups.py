@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from scorer.scoring.model.base import LABELS
 from scorer.storage.buckets import INTERVALS, Bucket, bucket_of, buckets_of, source_range
@@ -34,6 +34,39 @@ from scorer.storage.tables import ArticleTicker, Meta, ScoreEvent, ScoreRollup
 BASES = ("known", "published")
 Key = tuple[str, str, str, datetime]  # ticker, interval, basis, bucket start
 Pair = tuple[int, str]  # article id, ticker
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Which score event of a pair a basis counts, and the instant that places it in
+    a bucket (``buckets.bucket_of`` of it): the one rule the roll-ups (``record``,
+    ``rebuild``) and the drill-down (``scorer/storage/drilldown.py``) share."""
+
+    basis: str
+    pick: Any  # func.min (the pair's first event) or func.max (its newest: the current one)
+    at: str  # the ScoreEvent column that places it: scored_at or published_at
+
+    @property
+    def placed(self) -> InstrumentedAttribute[datetime]:
+        column: InstrumentedAttribute[datetime] = getattr(ScoreEvent, self.at)
+        return column
+
+    def counted(self) -> ColumnElement[bool]:
+        """True for the score event this basis counts for its pair (a correlated
+        subquery: one seek on the pair's unique index per event)."""
+        other = aliased(ScoreEvent)
+        chosen = (
+            select(self.pick(other.id))
+            .where(other.article_id == ScoreEvent.article_id, other.ticker == ScoreEvent.ticker)
+            .scalar_subquery()
+        )
+        return ScoreEvent.id == chosen
+
+
+PLACED = {
+    "known": Placement("known", func.min, "scored_at"),  # what was known then
+    "published": Placement("published", func.max, "published_at"),  # the current score
+}
 
 
 @dataclass(frozen=True)
@@ -215,7 +248,7 @@ def contributions(
         weight = 1.0 if relevance is None else relevance.get(pair, 1.0)
         first, newest, before = rows[0], rows[-1], prior.get(pair)
         if before is None:
-            out.append(_contribution("known", first, first["scored_at"], weight))
+            out.append(_contribution("known", first, first[PLACED["known"].at], weight))
         else:
             out.append(
                 Contribution(
@@ -228,7 +261,9 @@ def contributions(
                     sign=-1,
                 )
             )
-        out.append(_contribution("published", newest, newest["published_at"], weight))
+        out.append(
+            _contribution("published", newest, newest[PLACED["published"].at], weight)
+        )
     return out
 
 
@@ -276,10 +311,8 @@ def rebuild(session: Session, since: datetime | None = None) -> int:
     return len(rows)
 
 
-def _events_by(
-    session: Session, pick: Any, basis: str, placed: Any, lo: datetime | None
-) -> list[Contribution]:
-    chosen = select(pick(ScoreEvent.id)).group_by(ScoreEvent.article_id, ScoreEvent.ticker)
+def _events_by(session: Session, placement: Placement, lo: datetime | None) -> list[Contribution]:
+    placed = placement.placed
     # The tag's relevance weighs the pair, as when the score was stored (1.0 untagged).
     weight = func.coalesce(ArticleTicker.relevance, 1.0)
     stmt = (
@@ -291,19 +324,19 @@ def _events_by(
                 ArticleTicker.ticker == ScoreEvent.ticker,
             ),
         )
-        .where(ScoreEvent.id.in_(chosen))
+        .where(placement.counted())
     )
     if lo is not None:
         stmt = stmt.where(placed >= lo)
     return [
-        Contribution(basis, ticker, at, score, label, float(w))
+        Contribution(placement.basis, ticker, at, score, label, float(w))
         for ticker, score, label, at, w in session.execute(stmt)
     ]
 
 
 def _first_events(session: Session, lo: datetime | None) -> list[Contribution]:
-    return _events_by(session, func.min, "known", ScoreEvent.scored_at, lo)
+    return _events_by(session, PLACED["known"], lo)
 
 
 def _current_events(session: Session, lo: datetime | None) -> list[Contribution]:
-    return _events_by(session, func.max, "published", ScoreEvent.published_at, lo)
+    return _events_by(session, PLACED["published"], lo)
