@@ -80,8 +80,11 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
         with engine.connect() as conn:
             horizon = drilldown.pruned_before(conn)
             if drilldown.is_pruned(part, horizon):
-                return _gone(f"the detail of this bucket was pruned: retention keeps articles "
-                             f"seen after {iso(horizon)} only; its count stays in history")  # type: ignore[arg-type]
+                assert horizon is not None
+                return _gone(
+                    f"the detail of this bucket was pruned: retention deleted the articles "
+                    f"before {iso(horizon)}; the bucket's count stays in history"
+                )
             count = drilldown.counted(conn, part)
             rows = drilldown.listed(conn, part, limit + 1, after)
         if count is None and rows:
@@ -101,9 +104,7 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
                 "bucket": {"start": iso(bucket.start), "end": iso(bucket.end)},
                 "count": count or 0,
                 "articles": [_article_json(row) for row in page],
-                "next_cursor": (
-                    cursors.encode(page[-1].placed_at, page[-1].id) if more else None
-                ),
+                "next_cursor": (cursors.encode(page[-1].placed_at, page[-1].id) if more else None),
             },
             cache=True,
         )

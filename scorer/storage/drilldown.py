@@ -85,7 +85,7 @@ def counted(conn: Connection, part: Slice) -> int | None:
 
 def listed(
     conn: Connection, part: Slice, limit: int, after: tuple[datetime, int] | None = None
-) -> Sequence[Row[Any]]:
+) -> Sequence[Row[*tuple[Any, ...]]]:
     """Up to ``limit`` of the pairs the bucket counts, ordered by the instant that
     placed them, then article id; ``after``: strictly after this (instant, article id).
     Each row has the article (``id``, ``title``, ``url``, ``source``, ``published_at``),
@@ -131,8 +131,6 @@ def listed(
     )
     if after is not None:  # keyset: strictly after the previous page's last row
         at, article_id = after
-        stmt = stmt.where(
-            or_(placed > at, and_(placed == at, ScoreEvent.article_id > article_id))
-        )
+        stmt = stmt.where(or_(placed > at, and_(placed == at, ScoreEvent.article_id > article_id)))
     stmt = stmt.order_by(placed, ScoreEvent.article_id).limit(limit)
     return conn.execute(stmt).all()

@@ -20,11 +20,11 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, and_, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+from sqlalchemy.orm import Session, aliased
 
 from scorer.scoring.model.base import LABELS
 from scorer.storage.buckets import INTERVALS, Bucket, bucket_of, buckets_of, source_range
@@ -47,9 +47,9 @@ class Placement:
     at: str  # the ScoreEvent column that places it: scored_at or published_at
 
     @property
-    def placed(self) -> InstrumentedAttribute[datetime]:
-        column: InstrumentedAttribute[datetime] = getattr(ScoreEvent, self.at)
-        return column
+    def placed(self) -> ColumnElement[datetime]:
+        """The placing column, as a SQL expression."""
+        return cast(ColumnElement[datetime], getattr(ScoreEvent, self.at).expression)
 
     def counted(self) -> ColumnElement[bool]:
         """True for the score event this basis counts for its pair (a correlated
@@ -190,15 +190,13 @@ def _recompute_extremes(session: Session, key: Key, end: datetime) -> None:
     between this read and its commit; theirs apply on top afterwards."""
     ticker, interval, _, start = key
     lo, hi = source_range(interval, Bucket(start, end, _session_date(interval, start)))
-    newest = (
-        select(func.max(ScoreEvent.id))
-        .where(ScoreEvent.ticker == ticker)
-        .where(ScoreEvent.published_at >= lo, ScoreEvent.published_at < hi)
-        .group_by(ScoreEvent.article_id)
-        .scalar_subquery()
-    )
+    # The pairs whose current (newest) event lies in the bucket: a pair re-scored with a
+    # later publication time left it, though its older event still lies in the range.
     current = select(func.min(ScoreEvent.score), func.max(ScoreEvent.score)).where(
-        ScoreEvent.id.in_(newest)
+        ScoreEvent.ticker == ticker,
+        ScoreEvent.published_at >= lo,
+        ScoreEvent.published_at < hi,
+        PLACED["published"].counted(),
     )
     low, high = session.execute(current).one()
     session.execute(
@@ -261,9 +259,7 @@ def contributions(
                     sign=-1,
                 )
             )
-        out.append(
-            _contribution("published", newest, newest[PLACED["published"].at], weight)
-        )
+        out.append(_contribution("published", newest, newest[PLACED["published"].at], weight))
     return out
 
 

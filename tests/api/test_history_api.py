@@ -54,8 +54,11 @@ def test_session_buckets_run_from_open_to_close_with_empty_sessions_at_zero(app:
         "max": 0.8,
         "labels": {"positive": 1, "negative": 0, "neutral": 1},
         "relevance_weighted_mean": 0.45,
+        "articles": "/v1/scores/history/articles?ticker=AAPL&interval=session&basis=known"
+        "&bucket=2026-11-25T14:30:00Z",
     }
     empty = body["data"][0]
+    assert empty["articles"] is None
     assert empty["mean"] is None and empty["labels"] == {"positive": 0, "negative": 0, "neutral": 0}
 
 
