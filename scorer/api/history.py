@@ -20,7 +20,7 @@ from scorer.api import drilldown, params
 from scorer.api.http import BadRequest, dumps, etag_of, iso, send
 from scorer.market import calendar
 from scorer.storage.buckets import session_buckets, session_days_between
-from scorer.storage.rollups import VERSION
+from scorer.storage.rollups import TICKER_VERSION, VERSION_KEY, VERSIONS
 from scorer.storage.tables import ScoreRollup
 
 # How long a range each interval may cover, and its default when 'from' is omitted.
@@ -171,13 +171,18 @@ def _summary_text(row: Sequence[Any]) -> str:
     )
 
 
+Stamp = tuple[Any, str | None, str | None]  # engine url, all tickers' version, the ticker's
+
+
 class ResponseCache:
-    """Rendered history bodies with their ETags, kept while the roll-ups' version
-    (``rollups.VERSION``: new in every transaction that changes a bucket) is unchanged.
-    The version is read at most once per ``stamp_age`` seconds, not per request: a new
-    score reaches the panel's history within a second, and a kept answer costs no
-    database round trip. ``max_age`` only bounds what no version shows (a bucket edited
-    by hand in SQL).
+    """Rendered history bodies with their ETags, each kept while its ticker's roll-ups
+    are unchanged: while the version of all tickers (a rebuild, retention) and the
+    ticker's own (each score batch renews those of the tickers it scored;
+    ``rollups.VERSIONS``) are those it was rendered under. So a batch for other tickers
+    drops no view of this one. The versions are read at most once per ``stamp_age``
+    seconds, not per request: a new score reaches the panel's history within a second,
+    and a kept answer costs no database round trip. ``max_age`` only bounds what no
+    version shows (a bucket edited by hand in SQL).
 
     One thread renders a view at a time: the others wait for its body (a miss) or are
     served the expiring one meanwhile (a refresh), so an expiry or a new score never
@@ -194,37 +199,59 @@ class ResponseCache:
         self._max_age, self._max_bytes, self._stamp_age = max_age, max_bytes, stamp_age
         self._clock = clock
         self._lock = threading.Lock()
-        self._stamp: tuple[Any, str | None] | None = None
-        self._stamp_read = -stamp_age
-        self._items: OrderedDict[tuple[Any, ...], tuple[float, str, str]] = OrderedDict()
+        # (engine url, meta key -> version) as last read; swapped whole.
+        self._versions: tuple[Any, dict[str, str]] | None = None
+        self._versions_read = -stamp_age
+        self._items: OrderedDict[tuple[Any, ...], tuple[float, str, str, Stamp]] = OrderedDict()
         self._bytes = 0
         self._rendering: dict[tuple[Any, ...], threading.Event] = {}
 
-    def _current_stamp(self, engine: Engine) -> tuple[Any, str | None]:
-        """The stamp, read again when older than ``stamp_age``; a new one drops every
-        kept body."""
+    def _stamp_of(self, ticker: str) -> Stamp:
+        url, versions = self._versions or (None, {})
+        return url, versions.get(VERSION_KEY), versions.get(TICKER_VERSION + ticker)
+
+    def _current_stamp(self, engine: Engine, ticker: str) -> Stamp:
+        """The ticker's stamp, the versions read again when older than ``stamp_age``; a
+        new version of all tickers drops every kept body, a ticker's its own."""
         now = self._clock()
-        kept = self._stamp
-        if kept is not None and kept[0] == engine.url and now - self._stamp_read <= self._stamp_age:
-            return kept
+        kept = self._versions
+        if (
+            kept is not None
+            and kept[0] == engine.url
+            and now - self._versions_read <= self._stamp_age
+        ):
+            return self._stamp_of(ticker)
         with engine.connect() as conn:
-            stamp = (engine.url, conn.scalar(_STAMP))
+            versions = {key: value for key, value in conn.execute(_STAMPS).all()}
         with self._lock:
-            if stamp != self._stamp:
+            old = self._versions
+            if (
+                old is None
+                or old[0] != engine.url
+                or old[1].get(VERSION_KEY) != versions.get(VERSION_KEY)
+            ):
                 self._items.clear()
                 self._bytes = 0
-                self._stamp = stamp
-            self._stamp_read = now
-        return stamp
+            elif old[1] != versions:
+                changed = {
+                    k for k in old[1].keys() | versions.keys() if old[1].get(k) != versions.get(k)
+                }
+                for key in [k for k in self._items if TICKER_VERSION + k[0] in changed]:
+                    self._bytes -= len(self._items.pop(key)[1])
+            self._versions = (engine.url, versions)
+            self._versions_read = now
+            return self._stamp_of(ticker)
 
     def get(self, engine: Engine, key: tuple[str, str, str, datetime, datetime]) -> tuple[str, str]:
         """(body, ETag) of the view ``key``."""
         # Read the stamp before the rows: what is rendered is at least as new.
-        stamp = self._current_stamp(engine)
+        stamp = self._current_stamp(engine, key[0])
         while True:
             now = self._clock()
             with self._lock:
-                hit = self._items.get(key) if stamp == self._stamp else None
+                hit = self._items.get(key)
+                if hit is not None and hit[3] != stamp:
+                    hit = None
                 if hit is not None and now - hit[0] <= self._max_age:
                     self._items.move_to_end(key)
                     return hit[1], hit[2]
@@ -243,14 +270,15 @@ class ResponseCache:
             etag = etag_of(body)
         finally:
             with self._lock:  # stored before the waiters wake, so they find it
-                if body is not None and etag is not None and self._stamp == stamp:
-                    self._put(key, (now, body, etag))
+                # Not if a newer version was read meanwhile: the body may predate it.
+                if body is not None and etag is not None and self._stamp_of(key[0]) == stamp:
+                    self._put(key, (now, body, etag, stamp))
                 done = self._rendering.pop(key, None)
             if done is not None:
                 done.set()
         return body, etag
 
-    def _put(self, key: tuple[Any, ...], entry: tuple[float, str, str]) -> None:
+    def _put(self, key: tuple[Any, ...], entry: tuple[float, str, str, Stamp]) -> None:
         old = self._items.pop(key, None)
         if old is not None:
             self._bytes -= len(old[1])
@@ -263,7 +291,7 @@ class ResponseCache:
             self._bytes -= len(dropped[1])
 
 
-_STAMP = VERSION
+_STAMPS = VERSIONS
 
 
 def window_texts(

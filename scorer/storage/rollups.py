@@ -168,20 +168,35 @@ def apply(session: Session, changes: Mapping[Key, Delta]) -> None:
     session.execute(stmt.on_conflict_do_update(index_elements=list(table.primary_key), set_=sets))
     for key in sorted(k for k, d in changes.items() if d.removed):
         _recompute_extremes(session, key, changes[key].end)
-    touch(session)
+    touch(session, sorted({key[0] for key in changes}))
 
 
-VERSION_KEY = "rollups_version"  # meta: changes in every transaction that changes a bucket
-VERSION = select(Meta.value).where(Meta.key == VERSION_KEY)
+VERSION_KEY = "rollups_version"  # meta: changes in every transaction that changes all tickers
+TICKER_VERSION = VERSION_KEY + ":"  # + ticker: changes in every one that changes its buckets
+# Every version: the whole roll-ups' (rebuild, retention) and each ticker's.
+VERSIONS = select(Meta.key, Meta.value).where(Meta.key.startswith(VERSION_KEY, autoescape=True))
 
 
-def touch(session: Session) -> None:
+def touch(session: Session, tickers: Sequence[str] | None = None) -> None:
     """Give the roll-ups a new version, in the transaction that changes them: a reader
-    that keeps rendered history (the API) compares ``VERSION`` instead of rows. Taken
-    last, after the bucket rows, so writers lock in one order; on Postgres the second
-    of two concurrent writers waits for the first to commit, so each commit shows a
-    version of its own."""
-    meta_set(session, VERSION_KEY, secrets.token_hex(8))
+    that keeps rendered history (the API) compares ``VERSIONS`` instead of rows. With
+    ``tickers``, only those tickers' versions (a score batch); without, the version of
+    all of them (a rebuild, retention). Taken last, after the bucket rows, in ticker
+    order, so writers lock in one order; on Postgres the second of two concurrent
+    writers of a ticker waits for the first to commit, so each commit shows a version
+    of its own for that ticker."""
+    if tickers is None:
+        meta_set(session, VERSION_KEY, secrets.token_hex(8))
+        return
+    if not tickers:
+        return
+    table: Table = Meta.__table__  # type: ignore[assignment]
+    pg = session.get_bind().dialect.name == "postgresql"
+    rows = [{"key": TICKER_VERSION + t, "value": secrets.token_hex(8)} for t in sorted(tickers)]
+    stmt = (postgresql.insert(table) if pg else sqlite.insert(table)).values(rows)
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value})
+    )
 
 
 def _recompute_extremes(session: Session, key: Key, end: datetime) -> None:
