@@ -10,12 +10,13 @@ so a bucket that takes instants from before that horizon is reported pruned inst
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, or_, select
+from sqlalchemy import Connection, Row, Select, and_, bindparam, func, or_, select
 
 from scorer.market import calendar
 from scorer.storage.buckets import Bucket, bucket_of, source_range
@@ -91,9 +92,18 @@ def listed(
     Each row has the article (``id``, ``title``, ``url``, ``source``, ``published_at``),
     the score event the bucket counts (the pair's first on ``known``, its current one on
     ``published``), the tag's ``relevance`` and ``tagged_by``, and ``placed_at``."""
-    placement = PLACED[part.basis]
-    placed = placement.placed
     lo, hi = part.takes
+    bound: dict[str, Any] = {"ticker": part.ticker, "lo": lo, "hi": hi, "limit": limit}
+    if after is not None:
+        bound["at"], bound["after_id"] = after
+    return conn.execute(_listing(part.basis, after is not None), bound).all()
+
+
+@functools.cache
+def _listing(basis: str, paged: bool) -> Select[*tuple[Any, ...]]:
+    """The listing statement of a basis, built once (its compiled form is cached too)."""
+    placement = PLACED[basis]
+    placed = placement.placed
     stmt = (
         select(
             Article.id,
@@ -126,11 +136,16 @@ def listed(
                 ArticleTicker.ticker == ScoreEvent.ticker,
             ),
         )
-        .where(ScoreEvent.ticker == part.ticker, placed >= lo, placed < hi)
+        .where(
+            ScoreEvent.ticker == bindparam("ticker"),
+            placed >= bindparam("lo", type_=placed.type),
+            placed < bindparam("hi", type_=placed.type),
+        )
         .where(placement.counted())
     )
-    if after is not None:  # keyset: strictly after the previous page's last row
-        at, article_id = after
-        stmt = stmt.where(or_(placed > at, and_(placed == at, ScoreEvent.article_id > article_id)))
-    stmt = stmt.order_by(placed, ScoreEvent.article_id).limit(limit)
-    return conn.execute(stmt).all()
+    if paged:  # keyset: strictly after the previous page's last row
+        at = bindparam("at", type_=placed.type)
+        stmt = stmt.where(
+            or_(placed > at, and_(placed == at, ScoreEvent.article_id > bindparam("after_id")))
+        )
+    return stmt.order_by(placed, ScoreEvent.article_id).limit(bindparam("limit"))
