@@ -78,6 +78,10 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
             if not lo <= after[0] < hi:
                 raise BadRequest("'cursor' is not a cursor of this bucket: use its next_cursor")
         with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                # One snapshot for the count and the page, as SQLite's transaction gives:
+                # a batch committed between them cannot make them disagree.
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
             horizon = drilldown.pruned_before(conn)
             if drilldown.is_pruned(part, horizon):
                 assert horizon is not None
