@@ -51,8 +51,10 @@ from bench.latest import (  # noqa: E402
 )
 
 KINDS = ("raw", "ours", "ours-miss", "bare")
-WRITING = ("raw-writing", "ours-writing")  # the same paths as raw and ours, while writing
-ANCHORS = ("raw", "bare", "raw-writing")  # served by the raw app
+# The same paths as raw, ours and bare, while writing: bare-writing is the server's
+# ceiling under the same writes (the writer and the database take CPU from any server).
+WRITING = ("raw-writing", "ours-writing", "bare-writing")
+ANCHORS = ("raw", "bare", "raw-writing", "bare-writing")  # served by the raw app
 RAW_APP = "bench.history_raw_app:app"
 TARGET_VIEW = "15m x 30 days"  # the design card's row: the panel's 30-day view
 VIEWS = {
@@ -111,7 +113,7 @@ def paths(kind: str, view: str, names: list[str], end: datetime) -> list[str]:
     ticker (6,000 paths, past the ~220 views the response cache's 24 MB hold), so
     nearly every request renders from the roll-ups instead of hitting the cache."""
     interval, span = VIEWS[view]
-    if kind == "bare":
+    if kind.startswith("bare"):
         return [f"/bare/{interval}"]
     route = "/raw/history" if kind.startswith("raw") else "/v1/scores/history"
     ends = [end - timedelta(minutes=k) for k in range(60 if kind == "ours-miss" else 1)]
@@ -258,6 +260,7 @@ def main() -> None:
         "the raw anchor ignores it",
     )
     parser.add_argument("--reuse-db", action="store_true", help="keep a seeded database")
+    parser.add_argument("--databases", default="sqlite,postgres", help="which of them to run")
     parser.add_argument(
         "--writer-pause",
         type=float,
@@ -275,6 +278,7 @@ def main() -> None:
     dbs = {"sqlite": f"sqlite:///{work / 'history.db'}"}
     if args.postgres_url:
         dbs["postgres"] = args.postgres_url
+    dbs = {name: url for name, url in dbs.items() if name in args.databases.split(",")}
     if not args.reuse_db:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{work / 'history.db'}{suffix}").unlink(missing_ok=True)
@@ -318,13 +322,14 @@ def main() -> None:
     print(
         "| database | raw while writing req/s (p99 ms) | roll-ups while writing req/s (p99 ms) "
         "| ratio | roll-ups idle req/s (p99 ms) | bare p99 ms | p99 / bare p99 "
-        "| batches per round | verdict |"
+        "| bare while writing p99 ms | p99 / that | batches per round | verdict |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, views in results.items():
         r = views[TARGET_VIEW]
         raw, ours = r["median"]["raw-writing"], r["median"]["ours-writing"]
         idle, bare = r["median"]["ours"], r["median"]["bare"]
+        bare_w = r["median"]["bare-writing"]
         ok = (
             r["errors"] == 0
             and r["ratio"]["ours-writing"] >= 5
@@ -335,12 +340,17 @@ def main() -> None:
             f"| {name} | {raw['rps']:.0f} ({raw['p99_ms']:.1f}) | {ours['rps']:.0f} "
             f"({ours['p99_ms']:.1f}) | {r['ratio']['ours-writing']:.1f}x | {idle['rps']:.0f} "
             f"({idle['p99_ms']:.1f}) | {bare['p99_ms']:.1f} | {r['ratio']['p99-writing']:.2f}x "
+            f"| {bare_w['p99_ms']:.1f} | {r['ratio']['p99-both-writing']:.2f}x "
             f"| {r['ratio']['batches']:.0f} | {'PASS' if ok else 'FAIL'} |"
         )
-    print("targets while writing: >= 5x the raw GROUP BY under the same writes, p99 <= 1.5x bare's")
+    print(
+        "targets while writing: >= 5x the raw GROUP BY under the same writes, p99 <= 1.5x "
+        "bare's (the idle bare kind of the same round; beside it, bare under the same writes)"
+    )
     summary = {
         name: f"{v[TARGET_VIEW]['ratio']['ours-writing']:.1f}x raw, "
-        f"p99 {v[TARGET_VIEW]['ratio']['p99-writing']:.2f}x bare while writing"
+        f"p99 {v[TARGET_VIEW]['ratio']['p99-writing']:.2f}x bare "
+        f"({v[TARGET_VIEW]['ratio']['p99-both-writing']:.2f}x bare under the same writes)"
         for name, v in results.items()
     }
     print(
