@@ -229,6 +229,10 @@ def run_db(
                 ratio["p99-writing"] = statistics.median(
                     o["p99_ms"] / a["p99_ms"] for a, o in pairs
                 )
+                pairs = zip(rounds["bare-writing"], rounds["ours-writing"], strict=True)
+                ratio["p99-both-writing"] = statistics.median(
+                    o["p99_ms"] / a["p99_ms"] for a, o in pairs
+                )
                 ratio["batches"] = statistics.median(
                     r["writer"]["batches"] for k in WRITING for r in rounds[k]
                 )
