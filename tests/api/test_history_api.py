@@ -256,21 +256,27 @@ def test_two_writers_of_one_ticker_at_once_each_commit_a_version_of_their_own(
     clock = [0.0]
     cache = history.ResponseCache(clock=lambda: clock[0])
     first = sessions()
-    store_scores(first, [event(ids[0], "AAPL", 0.5, published, published, "r1")])  # not committed
+    thread = threading.Thread(target=lambda: None)
+    try:
+        store_scores(first, [event(ids[0], "AAPL", 0.5, published, published, "r1")])  # open
 
-    def second() -> None:
-        with sessions.begin() as session:
-            store_scores(session, [event(ids[1], "AAPL", 0.1, published, published, "r1")])
+        def second() -> None:
+            with sessions.begin() as session:
+                store_scores(session, [event(ids[1], "AAPL", 0.1, published, published, "r1")])
 
-    thread = threading.Thread(target=second)
-    thread.start()
-    with engine.connect() as conn:  # the second is blocked on a lock the first holds
-        waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
-        eventually(lambda: bool(conn.execute(waiting).scalar()), timeout=30)
-    assert _count(cache.get(engine, _view("AAPL"))[0]) == 0
-    first.commit()
-    first.close()
-    thread.join(timeout=30)
+        thread = threading.Thread(target=second)
+        thread.start()
+        with engine.connect() as conn:  # the second is blocked on a lock the first holds
+            waiting = text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            )
+            eventually(lambda: bool(conn.execute(waiting).scalar()), timeout=30)
+        assert _count(cache.get(engine, _view("AAPL"))[0]) == 0
+        first.commit()
+    finally:
+        first.close()  # a failed assertion must not leave the lock held
+        thread.join(timeout=30)
     assert not thread.is_alive()
     clock[0] = 1.5
     assert _count(cache.get(engine, _view("AAPL"))[0]) == 2
