@@ -2,7 +2,9 @@
 with one GROUP BY over the raw score events, as a client without roll-ups would,
 and (``/bare/<interval>``) the server's ceiling: a kept body sent as it is.
 No auth, no validation, no empty buckets, no session alignment (clock quarters, New
-York dates): everything that makes ours slower is left out. Run by bench/history.py:
+York dates): everything that makes ours slower is left out. ``/raw/articles`` is the
+panel's drill-down without roll-ups (bench/panel.py): a ticker's score events known in
+a range, with their articles, paged by offset. Run by bench/history.py and bench/panel.py:
 
     DATABASE_URL=… gunicorn -k gthread --threads N bench.history_raw_app:app
 """
@@ -72,6 +74,44 @@ def history() -> str:
                     "min": r.lo,
                     "max": r.hi,
                     "labels": {"positive": r.pos, "negative": r.neg, "neutral": r.neu},
+                }
+                for r in rows
+            ]
+        }
+    )
+
+
+ARTICLES = text(
+    "SELECT a.id, a.title, a.url, a.source, a.published_at, e.label, e.score, e.scored_at "
+    "FROM score_events e JOIN articles a ON a.id = e.article_id "
+    "WHERE e.ticker = :ticker AND e.scored_at >= :start AND e.scored_at < :end "
+    "ORDER BY e.scored_at, e.id LIMIT :limit OFFSET :offset"
+)
+
+
+@app.get("/raw/articles")
+def articles() -> str:
+    q = bottle.request.query
+    params = {
+        "ticker": q.ticker,
+        "start": _instant(q["from"]),
+        "end": _instant(q["to"]),
+        "limit": int(q.limit),
+        "offset": int(q.offset or 0),
+    }
+    with ENGINE.connect() as conn:
+        rows = conn.execute(ARTICLES, params).all()
+    bottle.response.content_type = "application/json"
+    return json.dumps(
+        {
+            "articles": [
+                {
+                    "id": r.id,
+                    "headline": r.title,
+                    "url": r.url,
+                    "source": r.source,
+                    "published_at": str(r.published_at),
+                    "score": {"label": r.label, "score": r.score, "scored_at": str(r.scored_at)},
                 }
                 for r in rows
             ]

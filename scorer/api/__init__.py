@@ -14,7 +14,17 @@ from collections.abc import Callable
 import bottle
 from sqlalchemy import Engine
 
-from scorer.api import articles, compress, console, feeds, health, openapi, scores, tickers
+from scorer.api import (
+    articles,
+    compress,
+    console,
+    drilldown,
+    feeds,
+    health,
+    openapi,
+    scores,
+    tickers,
+)
 from scorer.api.auth import PUBLIC_ROUTES, BearerAuth
 from scorer.api.http import install_errors
 from scorer.api.params import Parameters
@@ -50,6 +60,7 @@ def create_app(
     scores.install(app, engine, settings.watchlist)
     feeds.install(app, settings, sessions)
     articles.install(app, settings, engine)
+    drilldown.install(app, settings, engine)
     tickers.install(app, settings, engine)
     openapi.install(app)
     console.install(app)

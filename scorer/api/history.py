@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, String, bindparam, func, select, type_coerce
 
-from scorer.api import params
+from scorer.api import drilldown, params
 from scorer.api.http import BadRequest, dumps, etag_of, iso, send
 from scorer.market import calendar
 from scorer.storage.buckets import session_buckets, session_days_between
-from scorer.storage.rollups import VERSION
+from scorer.storage.rollups import TICKER_VERSION, VERSION_KEY, VERSIONS
 from scorer.storage.tables import ScoreRollup
 
 # How long a range each interval may cover, and its default when 'from' is omitted.
@@ -101,12 +101,18 @@ def _render(conn: Connection, key: tuple[str, str, str, datetime, datetime]) -> 
     ticker, interval, basis, start, end = key
     bound = {"ticker": ticker, "interval": interval, "basis": basis, "start": start, "end": end}
     found = {_instant(row[0]): row for row in conn.execute(_RANGE, bound).all()}
+    # A bucket that counts scores links to its articles (relative to the API's origin).
+    link = ',"articles":"' + drilldown.link(ticker, interval, basis)
     parts = []
     for day in session_days_between(start, end):
-        for at, opening, empty in _session_texts(interval, day):
+        for at, opening, empty, start_text in _session_texts(interval, day):
             if start <= at < end:
                 row = found.get(at)
-                parts.append(empty if row is None or not row[1] else opening + _summary_text(row))
+                parts.append(
+                    empty
+                    if row is None or not row[1]
+                    else f'{opening}{_summary_text(row)}{link}{start_text}"}}'
+                )
     head = dumps(
         {"ticker": ticker, "interval": interval, "basis": basis, "from": iso(start), "to": iso(end)}
     )
@@ -123,21 +129,23 @@ def _instant(value: str | datetime) -> datetime:
 
 _EMPTY = (
     '"count":0,"mean":null,"min":null,"max":null,'
-    '"labels":{"positive":0,"negative":0,"neutral":0},"relevance_weighted_mean":null}'
+    '"labels":{"positive":0,"negative":0,"neutral":0},"relevance_weighted_mean":null,'
+    '"articles":null}'
 )
 
 
 @functools.lru_cache(maxsize=20_000)
-def _session_texts(interval: str, day: date) -> tuple[tuple[datetime, str, str], ...]:
+def _session_texts(interval: str, day: date) -> tuple[tuple[datetime, str, str, str], ...]:
     """Per bucket of ``interval`` in the session of ``day``: its start, the opening of its
-    object ('{"start":…,"end":…,"session":…,') and the whole object when it is empty."""
+    object ('{"start":…,"end":…,"session":…,'), the whole object when it is empty, and
+    its start as text (the end of its ``articles`` link)."""
     out = []
     for bucket in session_buckets(interval, day):
         opening = (
             f'{{"start":"{iso(bucket.start)}","end":"{iso(bucket.end)}",'
             f'"session":"{bucket.session}",'
         )
-        out.append((bucket.start, opening, opening + _EMPTY))
+        out.append((bucket.start, opening, opening + _EMPTY, iso(bucket.start)))
     return tuple(out)
 
 
@@ -145,7 +153,7 @@ def _session_texts(interval: str, day: date) -> tuple[tuple[datetime, str, str],
 # an f-string of per-value calls. Numbers are rounded to 6 places; %r is float's repr.
 _SUMMARY = (
     '"count":%d,"mean":%r,"min":%r,"max":%r,'
-    '"labels":{"positive":%d,"negative":%d,"neutral":%d},"relevance_weighted_mean":%s}'
+    '"labels":{"positive":%d,"negative":%d,"neutral":%d},"relevance_weighted_mean":%s'
 )
 
 
@@ -163,13 +171,18 @@ def _summary_text(row: Sequence[Any]) -> str:
     )
 
 
+Stamp = tuple[Any, str | None, str | None]  # engine url, all tickers' version, the ticker's
+
+
 class ResponseCache:
-    """Rendered history bodies with their ETags, kept while the roll-ups' version
-    (``rollups.VERSION``: new in every transaction that changes a bucket) is unchanged.
-    The version is read at most once per ``stamp_age`` seconds, not per request: a new
-    score reaches the panel's history within a second, and a kept answer costs no
-    database round trip. ``max_age`` only bounds what no version shows (a bucket edited
-    by hand in SQL).
+    """Rendered history bodies with their ETags, each kept while its ticker's roll-ups
+    are unchanged: while the version of all tickers (a rebuild, retention) and the
+    ticker's own (each score batch renews those of the tickers it scored;
+    ``rollups.VERSIONS``) are those it was rendered under. So a batch for other tickers
+    drops no view of this one. The versions are read at most once per ``stamp_age``
+    seconds, not per request: a new score reaches the panel's history within a second,
+    and a kept answer costs no database round trip. ``max_age`` only bounds what no
+    version shows (a bucket edited by hand in SQL).
 
     One thread renders a view at a time: the others wait for its body (a miss) or are
     served the expiring one meanwhile (a refresh), so an expiry or a new score never
@@ -186,37 +199,59 @@ class ResponseCache:
         self._max_age, self._max_bytes, self._stamp_age = max_age, max_bytes, stamp_age
         self._clock = clock
         self._lock = threading.Lock()
-        self._stamp: tuple[Any, str | None] | None = None
-        self._stamp_read = -stamp_age
-        self._items: OrderedDict[tuple[Any, ...], tuple[float, str, str]] = OrderedDict()
+        # (engine url, meta key -> version) as last read; swapped whole.
+        self._versions: tuple[Any, dict[str, str]] | None = None
+        self._versions_read = -stamp_age
+        self._items: OrderedDict[tuple[Any, ...], tuple[float, str, str, Stamp]] = OrderedDict()
         self._bytes = 0
         self._rendering: dict[tuple[Any, ...], threading.Event] = {}
 
-    def _current_stamp(self, engine: Engine) -> tuple[Any, str | None]:
-        """The stamp, read again when older than ``stamp_age``; a new one drops every
-        kept body."""
+    def _stamp_of(self, ticker: str) -> Stamp:
+        url, versions = self._versions or (None, {})
+        return url, versions.get(VERSION_KEY), versions.get(TICKER_VERSION + ticker)
+
+    def _current_stamp(self, engine: Engine, ticker: str) -> Stamp:
+        """The ticker's stamp, the versions read again when older than ``stamp_age``; a
+        new version of all tickers drops every kept body, a ticker's its own."""
         now = self._clock()
-        kept = self._stamp
-        if kept is not None and kept[0] == engine.url and now - self._stamp_read <= self._stamp_age:
-            return kept
+        kept = self._versions
+        if (
+            kept is not None
+            and kept[0] == engine.url
+            and now - self._versions_read <= self._stamp_age
+        ):
+            return self._stamp_of(ticker)
         with engine.connect() as conn:
-            stamp = (engine.url, conn.scalar(_STAMP))
+            versions = {key: value for key, value in conn.execute(_STAMPS).all()}
         with self._lock:
-            if stamp != self._stamp:
+            old = self._versions
+            if (
+                old is None
+                or old[0] != engine.url
+                or old[1].get(VERSION_KEY) != versions.get(VERSION_KEY)
+            ):
                 self._items.clear()
                 self._bytes = 0
-                self._stamp = stamp
-            self._stamp_read = now
-        return stamp
+            elif old[1] != versions:
+                changed = {
+                    k for k in old[1].keys() | versions.keys() if old[1].get(k) != versions.get(k)
+                }
+                for key in [k for k in self._items if TICKER_VERSION + k[0] in changed]:
+                    self._bytes -= len(self._items.pop(key)[1])
+            self._versions = (engine.url, versions)
+            self._versions_read = now
+            return self._stamp_of(ticker)
 
     def get(self, engine: Engine, key: tuple[str, str, str, datetime, datetime]) -> tuple[str, str]:
         """(body, ETag) of the view ``key``."""
         # Read the stamp before the rows: what is rendered is at least as new.
-        stamp = self._current_stamp(engine)
+        stamp = self._current_stamp(engine, key[0])
         while True:
             now = self._clock()
             with self._lock:
-                hit = self._items.get(key) if stamp == self._stamp else None
+                hit = self._items.get(key)
+                if hit is not None and hit[3] != stamp:
+                    hit = None
                 if hit is not None and now - hit[0] <= self._max_age:
                     self._items.move_to_end(key)
                     return hit[1], hit[2]
@@ -235,14 +270,15 @@ class ResponseCache:
             etag = etag_of(body)
         finally:
             with self._lock:  # stored before the waiters wake, so they find it
-                if body is not None and etag is not None and self._stamp == stamp:
-                    self._put(key, (now, body, etag))
+                # Not if a newer version was read meanwhile: the body may predate it.
+                if body is not None and etag is not None and self._stamp_of(key[0]) == stamp:
+                    self._put(key, (now, body, etag, stamp))
                 done = self._rendering.pop(key, None)
             if done is not None:
                 done.set()
         return body, etag
 
-    def _put(self, key: tuple[Any, ...], entry: tuple[float, str, str]) -> None:
+    def _put(self, key: tuple[Any, ...], entry: tuple[float, str, str, Stamp]) -> None:
         old = self._items.pop(key, None)
         if old is not None:
             self._bytes -= len(old[1])
@@ -255,7 +291,7 @@ class ResponseCache:
             self._bytes -= len(dropped[1])
 
 
-_STAMP = VERSION
+_STAMPS = VERSIONS
 
 
 def window_texts(

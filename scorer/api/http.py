@@ -23,6 +23,7 @@ ERRORS = {
     401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
+    410: "gone",
     414: "uri_too_long",
     431: "header_too_large",
     500: "internal_error",

@@ -14,7 +14,7 @@ from typing import Any
 import bottle
 
 from scorer import __version__
-from scorer.api import articles, console, scores
+from scorer.api import articles, console, drilldown, scores
 from scorer.api.health import DATABASE_STATES
 from scorer.api.history import WINDOWS
 from scorer.api.http import ERRORS, dumps, send
@@ -130,6 +130,40 @@ SCHEMAS: J = {
             "max": {"oneOf": [{"type": "null"}, _ref("Score")]},
             "labels": _ref("Labels"),
             "relevance_weighted_mean": {"oneOf": [{"type": "null"}, _ref("Score")]},
+            "articles": {
+                "type": ["string", "null"],
+                "description": "the path (relative to the API's origin) of the articles "
+                f"this bucket counts ({drilldown.PATH}); null when count is 0",
+            },
+        }
+    ),
+    "BucketArticle": _obj(
+        {
+            "id": _INT,
+            "headline": _STR,
+            "url": _NULLABLE_STR,
+            "source": _STR,
+            "published_at": _INSTANT,
+            "score": {
+                **_ref("TickerScore"),
+                "description": "the ticker's score the bucket counts: on known the pair's "
+                "first (as it was known then), on published its current one",
+            },
+        }
+    ),
+    "BucketArticles": _obj(
+        {
+            "ticker": _STR,
+            "interval": _INTERVAL,
+            "basis": _BASIS,
+            "bucket": _obj({"start": _INSTANT, "end": _INSTANT}),
+            "count": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "the bucket's count in history: the articles listed over all pages",
+            },
+            "articles": {"type": "array", "items": _ref("BucketArticle")},
+            "next_cursor": _NULLABLE_STR,
         }
     ),
     "Buckets": _obj(
@@ -288,6 +322,10 @@ RESPONSES: J = {
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     },
     "InternalError": _error("a bug; the detail is in the server's log"),
+    "Gone": _error(
+        "retention pruned what this bucket counts (its articles, or a 15m/1h bucket's roll-up); "
+        "the message says before when. Never a shorter list"
+    ),
 }
 _COMMON = {
     "405": {"$ref": "#/components/responses/MethodNotAllowed"},
@@ -348,6 +386,12 @@ def _console(path: str) -> J:
     }
 
 
+def _with(item: J, responses: J) -> J:
+    """An operation with more responses than every read has."""
+    get = item["get"]
+    return {"get": {**get, "responses": {**get["responses"], **responses}}}
+
+
 def paths() -> J:
     return {
         "/v1/health": {
@@ -385,6 +429,15 @@ def paths() -> J:
             "a ticker's score events by when they were known, or (with interval) buckets",
             "HistoryOrBuckets",
             scores.HISTORY,
+        ),
+        drilldown.PATH: _with(
+            _read(
+                "the articles a history bucket counts, each with the ticker's score, paged "
+                "by cursor (a bucket's `articles` link)",
+                "BucketArticles",
+                drilldown.SPEC,
+            ),
+            {"410": {"$ref": "#/components/responses/Gone"}},
         ),
         "/v1/articles": _read(
             "scored articles, newest first, paged by cursor", "Articles", articles.SPEC

@@ -20,11 +20,11 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, and_, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from scorer.scoring.model.base import LABELS
 from scorer.storage.buckets import INTERVALS, Bucket, bucket_of, buckets_of, source_range
@@ -34,6 +34,39 @@ from scorer.storage.tables import ArticleTicker, Meta, ScoreEvent, ScoreRollup
 BASES = ("known", "published")
 Key = tuple[str, str, str, datetime]  # ticker, interval, basis, bucket start
 Pair = tuple[int, str]  # article id, ticker
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Which score event of a pair a basis counts, and the instant that places it in
+    a bucket (``buckets.bucket_of`` of it): the one rule the roll-ups (``record``,
+    ``rebuild``) and the drill-down (``scorer/storage/drilldown.py``) share."""
+
+    basis: str
+    pick: Any  # func.min (the pair's first event) or func.max (its newest: the current one)
+    at: str  # the ScoreEvent column that places it: scored_at or published_at
+
+    @property
+    def placed(self) -> ColumnElement[datetime]:
+        """The placing column, as a SQL expression."""
+        return cast(ColumnElement[datetime], getattr(ScoreEvent, self.at).expression)
+
+    def counted(self) -> ColumnElement[bool]:
+        """True for the score event this basis counts for its pair (a correlated
+        subquery: one seek on the pair's unique index per event)."""
+        other = aliased(ScoreEvent)
+        chosen = (
+            select(self.pick(other.id))
+            .where(other.article_id == ScoreEvent.article_id, other.ticker == ScoreEvent.ticker)
+            .scalar_subquery()
+        )
+        return ScoreEvent.id == chosen
+
+
+PLACED = {
+    "known": Placement("known", func.min, "scored_at"),  # what was known then
+    "published": Placement("published", func.max, "published_at"),  # the current score
+}
 
 
 @dataclass(frozen=True)
@@ -135,20 +168,35 @@ def apply(session: Session, changes: Mapping[Key, Delta]) -> None:
     session.execute(stmt.on_conflict_do_update(index_elements=list(table.primary_key), set_=sets))
     for key in sorted(k for k, d in changes.items() if d.removed):
         _recompute_extremes(session, key, changes[key].end)
-    touch(session)
+    touch(session, sorted({key[0] for key in changes}))
 
 
-VERSION_KEY = "rollups_version"  # meta: changes in every transaction that changes a bucket
-VERSION = select(Meta.value).where(Meta.key == VERSION_KEY)
+VERSION_KEY = "rollups_version"  # meta: changes in every transaction that changes all tickers
+TICKER_VERSION = VERSION_KEY + ":"  # + ticker: changes in every one that changes its buckets
+# Every version: the whole roll-ups' (rebuild, retention) and each ticker's.
+VERSIONS = select(Meta.key, Meta.value).where(Meta.key.startswith(VERSION_KEY, autoescape=True))
 
 
-def touch(session: Session) -> None:
+def touch(session: Session, tickers: Sequence[str] | None = None) -> None:
     """Give the roll-ups a new version, in the transaction that changes them: a reader
-    that keeps rendered history (the API) compares ``VERSION`` instead of rows. Taken
-    last, after the bucket rows, so writers lock in one order; on Postgres the second
-    of two concurrent writers waits for the first to commit, so each commit shows a
-    version of its own."""
-    meta_set(session, VERSION_KEY, secrets.token_hex(8))
+    that keeps rendered history (the API) compares ``VERSIONS`` instead of rows. With
+    ``tickers``, only those tickers' versions (a score batch); without, the version of
+    all of them (a rebuild, retention). Taken last, after the bucket rows, in ticker
+    order, so writers lock in one order; on Postgres the second of two concurrent
+    writers of a ticker waits for the first to commit, so each commit shows a version
+    of its own for that ticker."""
+    if tickers is None:
+        meta_set(session, VERSION_KEY, secrets.token_hex(8))
+        return
+    if not tickers:
+        return
+    table: Table = Meta.__table__  # type: ignore[assignment]
+    pg = session.get_bind().dialect.name == "postgresql"
+    rows = [{"key": TICKER_VERSION + t, "value": secrets.token_hex(8)} for t in sorted(tickers)]
+    stmt = (postgresql.insert(table) if pg else sqlite.insert(table)).values(rows)
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value})
+    )
 
 
 def _recompute_extremes(session: Session, key: Key, end: datetime) -> None:
@@ -157,15 +205,13 @@ def _recompute_extremes(session: Session, key: Key, end: datetime) -> None:
     between this read and its commit; theirs apply on top afterwards."""
     ticker, interval, _, start = key
     lo, hi = source_range(interval, Bucket(start, end, _session_date(interval, start)))
-    newest = (
-        select(func.max(ScoreEvent.id))
-        .where(ScoreEvent.ticker == ticker)
-        .where(ScoreEvent.published_at >= lo, ScoreEvent.published_at < hi)
-        .group_by(ScoreEvent.article_id)
-        .scalar_subquery()
-    )
+    # The pairs whose current (newest) event lies in the bucket: a pair re-scored with a
+    # later publication time left it, though its older event still lies in the range.
     current = select(func.min(ScoreEvent.score), func.max(ScoreEvent.score)).where(
-        ScoreEvent.id.in_(newest)
+        ScoreEvent.ticker == ticker,
+        ScoreEvent.published_at >= lo,
+        ScoreEvent.published_at < hi,
+        PLACED["published"].counted(),
     )
     low, high = session.execute(current).one()
     session.execute(
@@ -215,7 +261,7 @@ def contributions(
         weight = 1.0 if relevance is None else relevance.get(pair, 1.0)
         first, newest, before = rows[0], rows[-1], prior.get(pair)
         if before is None:
-            out.append(_contribution("known", first, first["scored_at"], weight))
+            out.append(_contribution("known", first, first[PLACED["known"].at], weight))
         else:
             out.append(
                 Contribution(
@@ -228,7 +274,7 @@ def contributions(
                     sign=-1,
                 )
             )
-        out.append(_contribution("published", newest, newest["published_at"], weight))
+        out.append(_contribution("published", newest, newest[PLACED["published"].at], weight))
     return out
 
 
@@ -276,10 +322,8 @@ def rebuild(session: Session, since: datetime | None = None) -> int:
     return len(rows)
 
 
-def _events_by(
-    session: Session, pick: Any, basis: str, placed: Any, lo: datetime | None
-) -> list[Contribution]:
-    chosen = select(pick(ScoreEvent.id)).group_by(ScoreEvent.article_id, ScoreEvent.ticker)
+def _events_by(session: Session, placement: Placement, lo: datetime | None) -> list[Contribution]:
+    placed = placement.placed
     # The tag's relevance weighs the pair, as when the score was stored (1.0 untagged).
     weight = func.coalesce(ArticleTicker.relevance, 1.0)
     stmt = (
@@ -291,19 +335,19 @@ def _events_by(
                 ArticleTicker.ticker == ScoreEvent.ticker,
             ),
         )
-        .where(ScoreEvent.id.in_(chosen))
+        .where(placement.counted())
     )
     if lo is not None:
         stmt = stmt.where(placed >= lo)
     return [
-        Contribution(basis, ticker, at, score, label, float(w))
+        Contribution(placement.basis, ticker, at, score, label, float(w))
         for ticker, score, label, at, w in session.execute(stmt)
     ]
 
 
 def _first_events(session: Session, lo: datetime | None) -> list[Contribution]:
-    return _events_by(session, func.min, "known", ScoreEvent.scored_at, lo)
+    return _events_by(session, PLACED["known"], lo)
 
 
 def _current_events(session: Session, lo: datetime | None) -> list[Contribution]:
-    return _events_by(session, func.max, "published", ScoreEvent.published_at, lo)
+    return _events_by(session, PLACED["published"], lo)

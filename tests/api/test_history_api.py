@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from datetime import datetime
+
 import pytest
 import time_machine
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from webtest import TestApp
 
 from scorer.api import create_app, history
 from scorer.config.settings import Settings
 from scorer.scoring.model import ModelLoader
+from scorer.storage import rollups
 from scorer.storage.store import store_scores
 from tests.conftest import TOKEN
 from tests.helpers.score_data import add_articles, event, ny, store_rescored
+from tests.helpers.waiting import eventually
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -54,8 +60,11 @@ def test_session_buckets_run_from_open_to_close_with_empty_sessions_at_zero(app:
         "max": 0.8,
         "labels": {"positive": 1, "negative": 0, "neutral": 1},
         "relevance_weighted_mean": 0.45,
+        "articles": "/v1/scores/history/articles?ticker=AAPL&interval=session&basis=known"
+        "&bucket=2026-11-25T14:30:00Z",
     }
     empty = body["data"][0]
+    assert empty["articles"] is None
     assert empty["mean"] is None and empty["labels"] == {"positive": 0, "negative": 0, "neutral": 0}
 
 
@@ -193,3 +202,81 @@ def test_a_newly_stored_score_shows_in_history_within_a_second(
     assert get(app, **day)["data"][0]["count"] == 0
     clock[0] = 1.5  # the stamp is read again, and the new score shows
     assert get(app, **day)["data"][0]["count"] == 1
+
+
+# --- the kept views: per ticker, against a real database ---------------------------
+
+
+def _view(ticker: str) -> tuple[str, str, str, datetime, datetime]:
+    return (ticker, "15m", "known", ny(2026, 11, 23, 9, 30), ny(2026, 11, 23, 16, 0))
+
+
+def _count(body: str) -> int:
+    return sum(b["count"] for b in json.loads(body)["data"])
+
+
+def test_a_batch_for_one_ticker_keeps_the_other_tickers_views(
+    sessions: sessionmaker[Session], engine: Engine
+) -> None:
+    published = ny(2026, 11, 23, 10, 0)
+    aapl = add_articles(sessions, 2, "AAPL", published)
+    msft = add_articles(sessions, 1, "MSFT", published, start=10)
+    with sessions.begin() as session:
+        store_scores(
+            session,
+            [
+                event(aapl[0], "AAPL", 0.5, published, published, "r1"),
+                event(msft[0], "MSFT", 0.2, published, published, "r1"),
+            ],
+        )
+    clock = [0.0]
+    cache = history.ResponseCache(clock=lambda: clock[0])
+    kept_msft, _ = cache.get(engine, _view("MSFT"))
+    assert _count(cache.get(engine, _view("AAPL"))[0]) == 1
+    with sessions.begin() as session:
+        store_scores(session, [event(aapl[1], "AAPL", 0.1, published, published, "r1")])
+    clock[0] = 1.5  # the versions are read again
+    assert _count(cache.get(engine, _view("AAPL"))[0]) == 2
+    assert cache.get(engine, _view("MSFT"))[0] is kept_msft  # kept, not rendered again
+    with sessions.begin() as session:  # a rebuild renews every ticker's views
+        rollups.rebuild(session)
+    clock[0] = 3.0
+    assert cache.get(engine, _view("MSFT"))[0] is not kept_msft
+
+
+def test_two_writers_of_one_ticker_at_once_each_commit_a_version_of_their_own(
+    sessions: sessionmaker[Session], engine: Engine
+) -> None:
+    """Postgres: the second writer of a ticker waits for the first (its bucket and
+    version rows), so no commit hides behind a version a reader already saw."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writers commit one at a time")
+    published = ny(2026, 11, 23, 10, 0)
+    ids = add_articles(sessions, 2, "AAPL", published)
+    clock = [0.0]
+    cache = history.ResponseCache(clock=lambda: clock[0])
+    first = sessions()
+    thread = threading.Thread(target=lambda: None)
+    try:
+        store_scores(first, [event(ids[0], "AAPL", 0.5, published, published, "r1")])  # open
+
+        def second() -> None:
+            with sessions.begin() as session:
+                store_scores(session, [event(ids[1], "AAPL", 0.1, published, published, "r1")])
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        with engine.connect() as conn:  # the second is blocked on a lock the first holds
+            waiting = text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            )
+            eventually(lambda: bool(conn.execute(waiting).scalar()), timeout=30)
+        assert _count(cache.get(engine, _view("AAPL"))[0]) == 0
+        first.commit()
+    finally:
+        first.close()  # a failed assertion must not leave the lock held
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    clock[0] = 1.5
+    assert _count(cache.get(engine, _view("AAPL"))[0]) == 2

@@ -24,20 +24,27 @@ KEY = (
 
 
 class FakeEngine:
-    """What the cache uses of an Engine: its url and a connection that reads the stamp."""
+    """What the cache uses of an Engine: its url and a connection that reads the
+    versions (``stamp``: all tickers'; ``tickers``: ticker -> its own)."""
 
     url = "sqlite://"
 
     def __init__(self) -> None:
         self.stamp = 1
+        self.tickers: dict[str, int] = {}
 
     @contextmanager
     def connect(self) -> Iterator[Any]:
         engine = self
 
+        class Rows:
+            def all(self) -> list[tuple[str, str]]:
+                own = [(f"rollups_version:{t}", str(v)) for t, v in engine.tickers.items()]
+                return [("rollups_version", str(engine.stamp)), *own]
+
         class Conn:
-            def scalar(self, _: Any) -> int:
-                return engine.stamp
+            def execute(self, _: Any) -> Rows:
+                return Rows()
 
         yield Conn()
 
@@ -97,6 +104,22 @@ def test_a_new_score_drops_every_kept_view_once_the_stamp_is_read_again(
     assert cache.get(engine, KEY)[0].startswith('{"n":1,')  # type: ignore[arg-type]
     clock[0] = 1.5
     assert cache.get(engine, KEY)[0].startswith('{"n":2,')  # type: ignore[arg-type]
+
+
+def test_a_score_for_one_ticker_drops_only_that_tickers_views(renders: list[Any]) -> None:
+    clock = [0.0]
+    cache, engine = history.ResponseCache(clock=lambda: clock[0]), FakeEngine()
+    msft = ("MSFT", *KEY[1:])
+    cache.get(engine, KEY)  # type: ignore[arg-type]
+    cache.get(engine, msft)  # type: ignore[arg-type]
+    engine.tickers["AAPL"] = 7  # a batch scored AAPL only
+    clock[0] = 1.5
+    assert cache.get(engine, KEY)[0].startswith('{"n":3,')  # type: ignore[arg-type]
+    assert cache.get(engine, msft)[0].startswith('{"n":2,')  # type: ignore[arg-type]
+    assert len(renders) == 3
+    engine.stamp = 2  # a rebuild or retention: every view goes
+    clock[0] = 3.0
+    assert cache.get(engine, msft)[0].startswith('{"n":4,')  # type: ignore[arg-type]
 
 
 def test_kept_bodies_stay_within_the_byte_bound(renders: list[Any]) -> None:

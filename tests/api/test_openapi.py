@@ -25,7 +25,8 @@ from scorer.api.openapi import document
 from scorer.config.settings import Settings
 from scorer.scoring.model import ModelLoader
 from scorer.scoring.model.transformers_runtime import TransformersClassifier
-from scorer.storage.store import store_items
+from scorer.storage.db import meta_set
+from scorer.storage.store import PRUNED_BEFORE, store_items
 from tests.conftest import TOKEN
 from tests.helpers.items import AUTH, NOW
 from tests.helpers.items import item as _item
@@ -113,6 +114,7 @@ def test_real_responses_of_every_endpoint_match_the_document(
     app: TestApp,
     database_url: str,
     engine,  # type: ignore[no-untyped-def]
+    sessions,  # type: ignore[no-untyped-def]
 ) -> None:
     cursor = app.get("/v1/articles?limit=1", headers=AUTH).json["next_cursor"]
     # Queries for the routes that take parameters (the first one valid); any other
@@ -121,6 +123,11 @@ def test_real_responses_of_every_endpoint_match_the_document(
         "/v1/scores/latest": ["tickers=AAPL,MSFT,NVDA", "", "tickers=$$"],
         "/v1/scores/history": ["ticker=AAPL&from=2026-11-01", "ticker=AAPL&limit=1", "limit=x"],
         "/v1/articles": ["", "ticker=AAPL&label=neutral", f"limit=1&cursor={cursor}", "cursor=z"],
+        "/v1/scores/history/articles": [
+            "ticker=AAPL&interval=session&bucket=2026-11-25T14:30:00Z",
+            "ticker=AAPL&interval=15m&bucket=2026-11-25T19:00:00Z&basis=published&limit=1",
+            "ticker=AAPL&interval=15m&bucket=2026-11-25T19:05:00Z",
+        ],
     }
     rules = {route.rule for route in app.app.routes}
     assert set(queries) <= rules, "queries for a route the app does not have"
@@ -148,8 +155,12 @@ def test_real_responses_of_every_endpoint_match_the_document(
     with outage(database_url, engine):
         for path, examples in reads.items():
             get(path, examples[0], headers=AUTH)
+    # Retention pruned the bucket's detail: a 410, as documented.
+    with sessions.begin() as session:
+        meta_set(session, PRUNED_BEFORE, "2026-12-01T00:00:00+00:00")
+    get("/v1/scores/history/articles", reads["/v1/scores/history/articles"][0], headers=AUTH)
     statuses = {status for _, status in seen}
-    assert {200, 304, 400, 401, 414, 431, 503} <= statuses
+    assert {200, 304, 400, 401, 410, 414, 431, 503} <= statuses
 
 
 _LATIN1 = st.text(
@@ -191,7 +202,23 @@ _INSTANTS = st.builds(
     st.sampled_from(["", "Z", "+14:00", "-14:00", "+05:30"]),
 )
 _TICKERS = st.lists(st.sampled_from(["AAPL", "msft", "NVDA", "BRK.B", "", " TSLA"]), max_size=6)
-_BY_NAME = {"from": _INSTANTS, "to": _INSTANTS, "tickers": _TICKERS.map(",".join)}
+# A history bucket: a real bucket start now and then (the open and quarters after it).
+_BUCKETS = st.one_of(
+    _INSTANTS,
+    st.builds(
+        lambda day, quarter: (
+            f"2026-11-{day:02d}T{14 + (30 + 15 * quarter) // 60}:{(30 + 15 * quarter) % 60:02d}:00Z"
+        ),
+        st.integers(16, 30),
+        st.integers(0, 25),
+    ),
+)
+_BY_NAME = {
+    "from": _INSTANTS,
+    "to": _INSTANTS,
+    "tickers": _TICKERS.map(",".join),
+    "bucket": _BUCKETS,
+}
 
 
 def valid(parameter: dict[str, Any]) -> st.SearchStrategy[str]:

@@ -138,12 +138,18 @@ def test_a_failed_batch_leaves_neither_events_nor_buckets(sessions: sessionmaker
         assert session.scalar(select(func.count()).select_from(ScoreRollup)) == 0
 
 
+def _versions(sessions: sessionmaker[Session]) -> dict[str, str]:
+    with sessions() as session:
+        return {key: value for key, value in session.execute(rollups.VERSIONS).all()}
+
+
 def test_every_change_to_the_buckets_gives_them_a_new_version(
     sessions: sessionmaker[Session],
 ) -> None:
-    def version() -> str | None:
-        with sessions() as session:
-            return session.scalar(rollups.VERSION)
+    def version() -> tuple[str | None, str | None]:
+        """All tickers' version and AAPL's: what a view of AAPL is kept under."""
+        versions = _versions(sessions)
+        return versions.get(rollups.VERSION_KEY), versions.get(rollups.TICKER_VERSION + "AAPL")
 
     published = ny(2026, 11, 23, 10, 0)
     ids = add_articles(sessions, 2, "AAPL", published)
@@ -167,7 +173,30 @@ def test_every_change_to_the_buckets_gives_them_a_new_version(
     with sessions.begin() as session:
         assert delete_rollups_before(session, "15m", ny(2026, 11, 24, 0, 0)) == 2  # both bases
     seen.append(version())
-    assert seen[0] is None and len(set(seen)) == len(seen)
+    assert seen[0] == (None, None) and len(set(seen)) == len(seen)
+
+
+def test_a_batch_renews_the_versions_of_the_tickers_it_scored_only(
+    sessions: sessionmaker[Session],
+) -> None:
+    published = ny(2026, 11, 23, 10, 0)
+    aapl = add_articles(sessions, 1, "AAPL", published)
+    msft = add_articles(sessions, 1, "MSFT", published, start=2)
+    with sessions.begin() as session:
+        store_scores(session, [event(msft[0], "MSFT", 0.1, published, published, "r1")])
+    before = _versions(sessions)
+    with sessions.begin() as session:
+        store_scores(session, [event(aapl[0], "AAPL", 0.5, published, published, "r1")])
+    after = _versions(sessions)
+    assert after[rollups.TICKER_VERSION + "AAPL"] != before.get(rollups.TICKER_VERSION + "AAPL")
+    assert after[rollups.TICKER_VERSION + "MSFT"] == before[rollups.TICKER_VERSION + "MSFT"]
+    assert rollups.VERSION_KEY not in after  # no rebuild nor retention yet
+    with sessions.begin() as session:  # a re-score renews the ticker's version too
+        store_scores(session, [event(aapl[0], "AAPL", -0.5, published, published, "r2")])
+    assert (
+        _versions(sessions)[rollups.TICKER_VERSION + "AAPL"]
+        != after[rollups.TICKER_VERSION + "AAPL"]
+    )
 
 
 def _run_threads(targets: list[Any]) -> None:
