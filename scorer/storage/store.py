@@ -433,13 +433,20 @@ def delete_detail_before(session: Session, cutoff: datetime) -> tuple[int, int]:
     return (articles, events) deleted. The roll-ups stay: they are the history now.
 
     Records how far detail is gone (``meta.detail_pruned_before``: the cutoff, or the
-    latest time a deleted score was known if later), so a rebuild leaves the
-    sessions whose detail is incomplete alone.
+    latest time a deleted pair's score first became known if later), so a rebuild
+    leaves the sessions whose detail is incomplete alone and the drill-down answers 410
+    for exactly the buckets that lost an article. Only a pair's first score places it
+    on the ``known`` basis and ``published`` places by publication (before ``seen_at``,
+    so before the cutoff): a later re-score of a deleted pair moves no bucket's count.
     """
     old = select(Article.id).where(Article.seen_at < cutoff)
-    horizon = session.scalar(
-        select(func.max(ScoreEvent.scored_at)).where(ScoreEvent.article_id.in_(old))
+    first_known = (
+        select(func.min(ScoreEvent.scored_at).label("at"))
+        .where(ScoreEvent.article_id.in_(old))
+        .group_by(ScoreEvent.article_id, ScoreEvent.ticker)
+        .subquery()
     )
+    horizon = session.scalar(select(func.max(first_known.c.at)))
     events = _deleted(session, delete(ScoreEvent).where(ScoreEvent.article_id.in_(old)))
     session.execute(delete(ArticleTicker).where(ArticleTicker.article_id.in_(old)))
     articles = _deleted(session, delete(Article).where(Article.seen_at < cutoff))

@@ -193,6 +193,27 @@ def test_retention_makes_pruned_buckets_a_410_and_kept_ones_stay_exact(
     _check_every_bucket_kept(app)
 
 
+def test_a_rescore_of_a_pruned_pair_does_not_push_the_410s_later(
+    sessions: sessionmaker[Session], app: TestApp
+) -> None:
+    """Demo pairs are re-scored up to 3 days after they were first scored: those later
+    events place nothing on either basis, so every bucket from the cutoff on (plus the
+    3 minutes a first score may take) keeps its articles and answers 200."""
+    _seed(sessions)
+    policy = RetentionPolicy(detail_days=5, rollup_15m_days=3650, rollup_1h_days=3650, budget=None)
+    assert run_retention(sessions, policy, now=NOW).articles > 0
+    after = NOW - timedelta(days=5) + timedelta(minutes=5)
+    checked = 0
+    for ticker in TICKERS:
+        for basis in ("known", "published"):
+            for bucket in _buckets(app, ticker, basis, VIEWS[0]):
+                if bucket["count"] and datetime.fromisoformat(bucket["start"]) >= after:
+                    first, listed = _all_pages(app, bucket["articles"], 50)
+                    assert first["count"] == bucket["count"] == len(listed)
+                    checked += 1
+    assert checked > 10
+
+
 def _check_every_bucket_kept(app: TestApp) -> None:
     for ticker in TICKERS:
         for basis in ("known", "published"):
