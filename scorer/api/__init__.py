@@ -18,6 +18,7 @@ from scorer.api import articles, compress, feeds, health, openapi, scores, ticke
 from scorer.api.auth import PUBLIC_ROUTES, BearerAuth
 from scorer.api.http import install_errors
 from scorer.api.params import Parameters
+from scorer.api.stamp import StampReader
 from scorer.api.workers import WorkerBoard
 from scorer.config.settings import Settings
 from scorer.scoring.model import ModelLoader
@@ -47,9 +48,11 @@ def create_app(
     health.install(
         app, settings, sessions=sessions, loader=loader, role=role, clock=clock, outages=outages
     )
-    scores.install(app, engine, settings.watchlist)
+    # One stamp reader for the routes whose caches follow max(score_events.id).
+    stamps = StampReader(engine)
+    scores.install(app, engine, settings.watchlist, stamps)
     feeds.install(app, settings, sessions)
-    articles.install(app, settings, engine)
+    articles.install(app, settings, engine, stamps)
     tickers.install(app, settings, engine)
     openapi.install(app)
     install_errors(app, outages, no_database=PUBLIC_ROUTES)

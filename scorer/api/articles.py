@@ -8,6 +8,8 @@ import binascii
 import hashlib
 import hmac
 import json
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +17,8 @@ import bottle
 from sqlalchemy import Engine, Row, and_, exists, or_, select
 
 from scorer.api import params
-from scorer.api.http import BadRequest, iso, send_json
+from scorer.api.http import BadRequest, dumps, etag_of, iso, send
+from scorer.api.stamp import StampReader
 from scorer.config.settings import Settings
 from scorer.scoring.model.base import LABELS
 from scorer.storage.tables import Article, ArticleTicker, ScoreEvent
@@ -50,14 +53,23 @@ SPEC = params.Spec(
 )
 
 
-def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
+def install(
+    app: bottle.Bottle, settings: Settings, engine: Engine, stamps: StampReader | None = None
+) -> None:
     cursors = Cursors((settings.service_token or "").encode())
+    pages = Pages(stamps or StampReader(engine))
 
     @app.get("/v1/articles", params=SPEC)
     def articles(query: params.Query) -> str:
-        ticker, start, end = query["ticker"], query["from"], query["to"]
+        start, end = query["from"], query["to"]
         if start is not None and end is not None and start > end:
             raise BadRequest("'from' must not be after 'to'")
+        key = tuple(query[name] for name in SPEC.names)
+        body, etag = pages.get(key, lambda: render(query))
+        return send(body, cache=True, etag=etag)
+
+    def render(query: params.Query) -> str:
+        ticker, start, end = query["ticker"], query["from"], query["to"]
         label, least, limit = query["label"], query["min_relevance"], query["limit"]
         after = cursors.decode(query["cursor"]) if query["cursor"] is not None else None
 
@@ -84,14 +96,60 @@ def install(app: bottle.Bottle, settings: Settings, engine: Engine) -> None:
             page = rows[:limit]
             scores = _scores(conn, [row.id for row in page], least)
         more = len(rows) > limit
-        return send_json(
+        return dumps(
             {
                 "data": [_article_json(row, scores.get(row.id, [])) for row in page],
                 "limit": limit,
                 "next_cursor": cursors.encode(page[-1].published_at, page[-1].id) if more else None,
-            },
-            cache=True,
+            }
         )
+
+
+class Pages:
+    """Rendered pages (body and ETag) by their parameters, kept for the stamp they were
+    rendered under (``StampReader``: the newest score event id, read by every request
+    from a read begun after the request began). An article is listed once it has a
+    score, and every score is a new event with a higher id, so a newly scored or
+    re-scored article changes the stamp and the next request renders again. What the
+    stamp cannot show — an out-of-order commit of two writers on Postgres, articles
+    deleted by retention — is bounded by ``max_age``, as for latest."""
+
+    def __init__(
+        self,
+        stamps: StampReader,
+        max_age: float = 2.0,
+        max_pages: int = 1_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stamps, self._max_age, self._max_pages, self._clock = (
+            stamps,
+            max_age,
+            max_pages,
+            clock,
+        )
+        self._state: tuple[Any, float, dict[tuple[Any, ...], tuple[str, str]]] = (
+            None,
+            -max_age - 1.0,
+            {},
+        )
+
+    def get(self, key: tuple[Any, ...], render: Callable[[], str]) -> tuple[str, str]:
+        """(body, ETag) of the page ``key``; ``render`` makes its body on a miss."""
+        stamp = self._stamps.read()  # before the rows: what is rendered is at least as new
+        now = self._clock()
+        state = self._state
+        kept, since, bodies = state
+        if kept != stamp or now - since > self._max_age or len(bodies) > self._max_pages:
+            state = self._state = (stamp, now, {})
+            bodies = state[2]
+        hit = bodies.get(key)
+        if hit is not None:
+            return hit
+        body = render()
+        entry = (body, etag_of(body))
+        if self._state is state:  # not for a stamp that moved on meanwhile
+            bodies[key] = entry
+        return entry
 
 
 # The tag an event scores: its (article, ticker) row, which holds the relevance.

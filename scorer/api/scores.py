@@ -3,18 +3,20 @@ score events over time (the Pro panel)."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 import bottle
-from sqlalchemy import Connection, Engine, Row, Select, bindparam, func, select
+from sqlalchemy import Connection, Engine, Row, Select, bindparam, select, text
 
 from scorer.api import history, params
 from scorer.api.articles import ticker_score_json
-from scorer.api.http import BadRequest, dumps, iso, send, send_json
+from scorer.api.http import BadRequest, dumps, etag_of, iso, send, send_json
+from scorer.api.stamp import StampReader
 from scorer.storage.buckets import INTERVALS
 from scorer.storage.rollups import BASES
 from scorer.storage.tables import Article, ArticleTicker, ScoreEvent
@@ -91,21 +93,21 @@ HISTORY = params.Spec(
 )
 
 
-def install(app: bottle.Bottle, engine: Engine, watchlist: frozenset[str]) -> None:
+def install(
+    app: bottle.Bottle,
+    engine: Engine,
+    watchlist: frozenset[str],
+    stamps: StampReader | None = None,
+) -> None:
     # The score reads use Core on a plain connection: a Session and ORM entities cost
     # more than the queries themselves here.
-    latest_items = _LatestCache(engine)
+    latest_items = _LatestCache(engine, stamps or StampReader(engine), watchlist)
     history_views = history.ResponseCache()
 
     @app.get("/v1/scores/latest", params=LATEST)
     def latest(query: params.Query) -> str:
-        tickers = query["tickers"]
-        items = latest_items.get(tickers, query["window"], query["min_relevance"])
-        # Assembled from per-ticker JSON texts: the same bytes as send_json would write.
-        data = ",".join(text for text in items.values() if text is not None)
-        missing = dumps([t for t, text in items.items() if text is None])
-        unwatched = dumps([t for t in tickers if t not in watchlist])
-        return send(f'{{"data":[{data}],"missing":{missing},"unwatched":{unwatched}}}', cache=True)
+        body, etag = latest_items.get(query["tickers"], query["window"], query["min_relevance"])
+        return send(body, cache=True, etag=etag)
 
     @app.get("/v1/scores/history", params=HISTORY)
     def scores_history(query: params.Query) -> str:
@@ -207,9 +209,6 @@ def _latest(count: int, filtered: bool = False) -> Select[*tuple[Any, ...]]:
     return _EVENTS.where(ScoreEvent.id.in_(newest))
 
 
-_STAMP = select(func.max(ScoreEvent.id))
-
-
 def _ticker_params(tickers: Sequence[str]) -> dict[str, str]:
     return {f"t{i}": ticker for i, ticker in enumerate(tickers)}
 
@@ -226,33 +225,103 @@ def _event_json(row: Row[*tuple[Any, ...]]) -> dict[str, Any]:
     }
 
 
+class _State:
+    """The items and responses kept for one stamp. Replaced whole, never edited once
+    another stamp's state replaced it, so a thread never mixes two stamps."""
+
+    __slots__ = ("items", "responses", "since", "stamp")
+
+    def __init__(
+        self,
+        stamp: Any,
+        since: float,
+        items: dict[tuple[str, str, float], str | None] | None = None,
+        responses: dict[tuple[tuple[str, ...], str, float], tuple[frozenset[str], str, str]]
+        | None = None,
+    ) -> None:
+        self.stamp, self.since = stamp, since
+        # (ticker, window, min_relevance) -> the item's JSON text, None: no score.
+        self.items = items if items is not None else {}
+        # (tickers, window, min_relevance) -> (its tickers, body, ETag).
+        self.responses = responses if responses is not None else {}
+
+
+_CHANGED = text("SELECT DISTINCT ticker FROM score_events WHERE id > :after AND id <= :upto")
+_MAX_CHANGED_SPAN = 5_000  # more new events than this: start afresh instead
+
+
 class _LatestCache:
-    """Each ticker's latest item as JSON text, kept while the stamp — the newest score
-    event id — is unchanged. Every request still reads the stamp (one index lookup),
-    so a new score is served as soon as it is committed; only tickers not cached
-    since the stamp last changed are fetched. Scores are only ever inserted (new news,
-    re-scores), each with a higher id, so a changed stamp is what a change looks like.
+    """Whole ``latest`` responses (body and ETag) and each ticker's item as JSON text,
+    kept for the stamp — the newest score event id — they were made under. Every
+    request reads the stamp (``StampReader``: one read per wave of concurrent
+    requests, begun after the request began), so a new score is served as soon as it
+    is committed. Scores are only ever inserted (new news, re-scores), each with a
+    higher id, so a changed stamp is what a change looks like; when it moves on, only
+    the tickers with events between the two stamps are dropped (one indexed range
+    read), and responses naming none of them stay.
 
     The stamp misses no insert on SQLite, where writers commit one at a time in id
     order. On Postgres, ids come from a sequence when rows are inserted, so two
     concurrent writers (the scheduler and a ``run-once``) can commit out of id order
     and a score could hide behind a stamp already seen. ``max_age`` bounds that
     staleness, and any from deletes (articles removed with their scores), to well
-    under a poll cycle.
+    under a poll cycle: everything kept is dropped that long after it was first kept.
     """
 
-    def __init__(self, engine: Engine, max_age: float = 2.0, max_items: int = 5_000) -> None:
-        self._engine, self._max_age, self._max_items = engine, max_age, max_items
-        # (stamp, when, items): swapped whole, so threads never see a mix of two stamps.
+    def __init__(
+        self,
+        engine: Engine,
+        stamps: StampReader,
+        watchlist: frozenset[str] = frozenset(),
+        max_age: float = 2.0,
+        max_items: int = 5_000,
+        max_responses: int = 5_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._engine, self._stamps, self._watchlist = engine, stamps, watchlist
+        self._max_age, self._max_items, self._max_responses = max_age, max_items, max_responses
+        self._clock = clock
+        self._lock = threading.Lock()  # moving the state to a new stamp
         # (taken, text) per (ticker, window): see _windows.
         self._window_texts: dict[tuple[str, str], tuple[float, str]] = {}
-        # Items are keyed by (ticker, window, min_relevance): each carries its rolling
-        # window, and each relevance filter has its own latest.
-        self._state: tuple[int | None, float, dict[tuple[str, str, float], str | None]] = (
-            None,
-            -max_age,
-            {},
-        )
+        self._state = _State(None, -max_age - 1.0)
+
+    def _current(self, stamp: Any) -> _State:
+        """The state for ``stamp`` (or a newer one), made when needed."""
+        now = self._clock()
+        state = self._state
+        if state.stamp == stamp and now - state.since <= self._max_age:
+            return state
+        with self._lock:
+            state = self._state
+            fresh = now - state.since <= self._max_age
+            if fresh and state.stamp == stamp:
+                return state
+            if fresh and stamp is not None and state.stamp is not None and state.stamp > stamp:
+                return state  # another thread read a newer stamp: newer still serves
+            if (
+                fresh
+                and stamp is not None
+                and state.stamp is not None
+                and stamp - state.stamp <= _MAX_CHANGED_SPAN
+                and len(state.items) <= self._max_items
+                and len(state.responses) <= self._max_responses
+            ):
+                with self._engine.connect() as conn:
+                    changed = set(
+                        conn.execute(_CHANGED, {"after": state.stamp, "upto": stamp}).scalars()
+                    )
+                # list(): a snapshot taken in one step, while other threads may still
+                # add to the old state's dicts.
+                items = {k: v for k, v in list(state.items.items()) if k[0] not in changed}
+                responses = {
+                    k: v for k, v in list(state.responses.items()) if changed.isdisjoint(v[0])
+                }
+                state = _State(stamp, state.since, items, responses)
+            else:
+                state = _State(stamp, now)
+            self._state = state
+            return state
 
     def _windows(
         self, conn: Connection, tickers: list[str], window: str, now: float
@@ -275,31 +344,53 @@ class _LatestCache:
                 self._window_texts[ticker, window] = (now, fresh[ticker])
         return {t: self._window_texts[t, window][1] for t in tickers}
 
-    def get(self, tickers: Sequence[str], window: str, least: float = 0.0) -> dict[str, str | None]:
+    def get(self, tickers: Sequence[str], window: str, least: float = 0.0) -> tuple[str, str]:
+        """The response's body and ETag for ``tickers`` with ``window``, items with a
+        relevance of at least ``least``."""
+        # Read the stamp before the items: what is fetched is at least as new.
+        state = self._current(self._stamps.read())
+        key = (tuple(tickers), window, least)
+        kept = state.responses.get(key)
+        if kept is not None:
+            return kept[1], kept[2]
+        items = self._items(state, tickers, window, least)
+        # Assembled from per-ticker JSON texts: the same bytes as send_json would write.
+        data = ",".join(item for item in items.values() if item is not None)
+        missing = dumps([t for t, item in items.items() if item is None])
+        unwatched = dumps([t for t in tickers if t not in self._watchlist])
+        body = f'{{"data":[{data}],"missing":{missing},"unwatched":{unwatched}}}'
+        etag = etag_of(body)
+        if self._state is state:  # not for a stamp that moved on meanwhile
+            state.responses[key] = (frozenset(tickers), body, etag)
+        return body, etag
+
+    def _items(
+        self, state: _State, tickers: Sequence[str], window: str, least: float
+    ) -> dict[str, str | None]:
         """Ticker -> its item's JSON text with ``window``, or None when it has no score
         (with a relevance of at least ``least``)."""
-        with self._engine.connect() as conn:
-            # Read the stamp before the items: what is fetched is at least as new.
-            stamp = conn.scalar(_STAMP)
-            now = time.monotonic()
-            kept, since, items = self._state
-            if kept != stamp or now - since > self._max_age or len(items) > self._max_items:
-                items = {}
-                self._state = (stamp, now, items)
-            wanted = [t for t in tickers if (t, window, least) not in items]
-            if wanted:
-                bound: dict[str, Any] = _ticker_params(wanted)
-                if least > 0:
-                    bound["least"] = least
-                found = {
+        items = state.items
+        wanted = [t for t in tickers if (t, window, least) not in items]
+        found: dict[tuple[str, str, float], str | None] = {}
+        if wanted:
+            bound: dict[str, Any] = _ticker_params(wanted)
+            if least > 0:
+                bound["least"] = least
+            with self._engine.connect() as conn:
+                texts = {
                     row.ticker: dumps(_event_json(row))
                     for row in conn.execute(_latest(len(wanted), least > 0), bound)
                 }
-                windows = self._windows(conn, list(found), window, now)
-                for ticker in wanted:
-                    text = found.get(ticker)
-                    # The item's object, closed after its window: '{…,"window":{…}}'.
-                    items[ticker, window, least] = (
-                        None if text is None else f'{text[:-1]},"window":{windows[ticker]}}}'
-                    )
-        return {t: items[t, window, least] for t in tickers}
+                windows = self._windows(conn, list(texts), window, self._clock())
+            for ticker in wanted:
+                text_ = texts.get(ticker)
+                # The item's object, closed after its window: '{…,"window":{…}}'.
+                found[ticker, window, least] = (
+                    None if text_ is None else f'{text_[:-1]},"window":{windows[ticker]}}}'
+                )
+            if self._state is state:
+                items.update(found)
+        return {
+            t: found[t, window, least] if (t, window, least) in found else items[t, window, least]
+            for t in tickers
+        }

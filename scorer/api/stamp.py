@@ -1,0 +1,102 @@
+"""The newest score event id (``max(score_events.id)``), the stamp the latest and
+articles caches are checked against, read once per wave of concurrent requests.
+
+Each caller gets the result of a read that *began after the caller did*, so every
+score committed before a request began is counted in the stamp it is served by (the
+freshness rule: a committed score is served at once). Callers that arrive while a read
+is under way wait for the next read, which one of them makes; so under load one read
+answers all the requests that arrived during the previous one, instead of a read per
+request. The read runs on a connection of its own in autocommit (no pool checkout, no
+pre-ping, no BEGIN/ROLLBACK: one round trip on Postgres); a disconnect is retried once
+on a new connection, as the pool's pre-ping would.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy import exc as sa_exc
+
+SQL = "SELECT max(id) FROM score_events"
+
+
+class StampReader:
+    """``read()``: the stamp, from a read that began after the call did."""
+
+    def __init__(self, engine: Engine, sql: str = SQL) -> None:
+        self._engine, self._sql = engine, sql
+        self._cond = threading.Condition(threading.Lock())
+        self._started = 0  # reads begun so far, numbered 1, 2, ...
+        self._done = 0  # the number of the newest finished read
+        self._reading = False
+        self._value: Any = None
+        self._error: BaseException | None = None  # the newest read's failure
+        self._conn: Connection | None = None
+        self._pool: Any = None  # the pool self._conn came from (engine.dispose swaps it)
+
+    def read(self) -> Any:
+        """The stamp. Raises what the read raised (a DBAPIError during an outage)."""
+        with self._cond:
+            wanted = self._started + 1  # the first read to begin after this call
+            while self._done < wanted:
+                if not self._reading:
+                    self._reading = True
+                    self._started += 1
+                    number = self._started
+                    break
+                self._cond.wait()
+            else:
+                if self._error is not None:
+                    raise self._error
+                return self._value
+        value: Any = None
+        error: BaseException | None = None
+        try:
+            value = self._query()
+        except Exception as exc:  # handed to the waiters too, then raised
+            error = exc
+            raise
+        finally:  # whatever happened, the waiters wake (and one of them may read again)
+            with self._cond:
+                self._reading = False
+                self._done, self._value, self._error = number, value, error
+                self._cond.notify_all()
+        return value
+
+    def _query(self) -> Any:
+        # Only one read runs at a time (``_reading``), so the connection is not shared.
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                return conn.exec_driver_sql(self._sql).scalar()
+            except sa_exc.DBAPIError as exc:
+                self._drop()
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _connection(self) -> Connection:
+        pool = self._engine.pool
+        if self._conn is not None and self._pool is not pool:
+            # engine.dispose() dropped the pool's connections: drop ours too, so that a
+            # database taken away (a SQLite file moved) is noticed as every other read.
+            self._drop()
+        if self._conn is None:
+            self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._pool = pool
+        return self._conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:  # noqa: BLE001 -- a broken connection may fail to close
+                pass
+
+    def close(self) -> None:
+        with self._cond:
+            self._drop()
