@@ -35,6 +35,7 @@ class StampReader:
         self._error: BaseException | None = None  # the newest read's failure
         self._conn: Connection | None = None
         self._pool: Any = None  # the pool self._conn came from (engine.dispose swaps it)
+        self._raw: Any = None  # the driver's cursor on self._conn
 
     def read(self) -> Any:
         """The stamp. Raises what the read raised (a DBAPIError during an outage)."""
@@ -67,29 +68,47 @@ class StampReader:
 
     def _query(self) -> Any:
         # Only one read runs at a time (``_reading``), so the connection is not shared.
+        # On the driver's own cursor: SQLAlchemy's execution path costs more than the
+        # read itself. Its errors are wrapped as SQLAlchemy's would be, for
+        # scorer/storage/outage.py and the API's 503.
+        dialect = self._engine.dialect
         for attempt in (1, 2):
-            conn = self._connection()
+            cursor = self._cursor()
             try:
-                return conn.exec_driver_sql(self._sql).scalar()
-            except sa_exc.DBAPIError as exc:
+                cursor.execute(self._sql)
+                row = cursor.fetchone()
+                return None if row is None else row[0]
+            except dialect.loaded_dbapi.Error as exc:
+                gone = dialect.is_disconnect(
+                    exc, self._conn.connection if self._conn else None, cursor
+                )
                 self._drop()
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
+                if attempt == 1 and gone:
+                    continue
+                raise sa_exc.DBAPIError.instance(
+                    self._sql,
+                    None,
+                    exc,
+                    dialect.loaded_dbapi.Error,
+                    connection_invalidated=gone,
+                    dialect=dialect,
+                ) from exc
         raise AssertionError("unreachable")
 
-    def _connection(self) -> Connection:
+    def _cursor(self) -> Any:
         pool = self._engine.pool
         if self._conn is not None and self._pool is not pool:
             # engine.dispose() dropped the pool's connections: drop ours too, so that a
             # database taken away (a SQLite file moved) is noticed as every other read.
             self._drop()
         if self._conn is None:
-            self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            self._pool = pool
-        return self._conn
+            conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._conn, self._pool = conn, pool
+            self._raw = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        return self._raw
 
     def _drop(self) -> None:
-        conn, self._conn = self._conn, None
+        conn, self._conn, self._raw = self._conn, None, None
         if conn is not None:
             try:
                 conn.invalidate()
