@@ -14,6 +14,7 @@ on a new connection, as the pool's pre-ping would.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -22,25 +23,25 @@ from sqlalchemy import exc as sa_exc
 SQL = "SELECT max(id) FROM score_events"
 
 
-class StampReader:
-    """``read()``: the stamp, from a read that began after the call did."""
+class SharedRead:
+    """``read`` called on behalf of concurrent callers: each call returns the result of
+    a call of ``read`` that began after it did (or raises what that call raised). One
+    call runs at a time; the callers that arrive meanwhile wait for the next one, which
+    the first of them makes."""
 
-    def __init__(self, engine: Engine, sql: str = SQL) -> None:
-        self._engine, self._sql = engine, sql
+    def __init__(self, read: Callable[[], Any]) -> None:
+        self._read = read
         self._cond = threading.Condition(threading.Lock())
-        self._started = 0  # reads begun so far, numbered 1, 2, ...
-        self._done = 0  # the number of the newest finished read
+        self._started = 0  # calls of read begun so far, numbered 1, 2, ...
+        self._done = 0  # the number of the newest finished call
         self._reading = False
         self._value: Any = None
-        self._error: BaseException | None = None  # the newest read's failure
-        self._conn: Connection | None = None
-        self._pool: Any = None  # the pool self._conn came from (engine.dispose swaps it)
-        self._raw: Any = None  # the driver's cursor on self._conn
+        self._error: BaseException | None = None  # the newest call's failure
+        self.reads = 0  # calls of read made (for tests and benches)
 
-    def read(self) -> Any:
-        """The stamp. Raises what the read raised (a DBAPIError during an outage)."""
+    def __call__(self) -> Any:
         with self._cond:
-            wanted = self._started + 1  # the first read to begin after this call
+            wanted = self._started + 1  # the first call to begin after this one did
             while self._done < wanted:
                 if not self._reading:
                     self._reading = True
@@ -55,7 +56,8 @@ class StampReader:
         value: Any = None
         error: BaseException | None = None
         try:
-            value = self._query()
+            self.reads += 1
+            value = self._read()
         except Exception as exc:  # handed to the waiters too, then raised
             error = exc
             raise
@@ -66,11 +68,31 @@ class StampReader:
                 self._cond.notify_all()
         return value
 
+
+class StampReader:
+    """``read()``: the stamp, from a read that began after the call did."""
+
+    def __init__(self, engine: Engine, sql: str = SQL) -> None:
+        self._engine, self._sql = engine, sql
+        self._shared = SharedRead(self._query)
+        self._lock = threading.Lock()  # for close(), against a read under way
+        self._conn: Connection | None = None
+        self._pool: Any = None  # the pool self._conn came from (engine.dispose swaps it)
+        self._raw: Any = None  # the driver's cursor on self._conn
+
+    def read(self) -> Any:
+        """The stamp. Raises what the read raised (a DBAPIError during an outage)."""
+        return self._shared()
+
     def _query(self) -> Any:
         # Only one read runs at a time (``_reading``), so the connection is not shared.
         # On the driver's own cursor: SQLAlchemy's execution path costs more than the
         # read itself. Its errors are wrapped as SQLAlchemy's would be, for
         # scorer/storage/outage.py and the API's 503.
+        with self._lock:
+            return self._query_once()
+
+    def _query_once(self) -> Any:
         dialect = self._engine.dialect
         for attempt in (1, 2):
             cursor = self._cursor()
@@ -117,5 +139,5 @@ class StampReader:
                 pass
 
     def close(self) -> None:
-        with self._cond:
+        with self._lock:
             self._drop()
