@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from scorer.api import articles, compress, feeds, health, openapi, scores, tickers
 from scorer.api.auth import PUBLIC_ROUTES, BearerAuth
+from scorer.api.fastpath import App
 from scorer.api.http import install_errors
 from scorer.api.params import Parameters
 from scorer.api.stamp import StampReader
@@ -40,7 +41,7 @@ def create_app(
     """Build the WSGI app. Nothing here touches the network or loads a model.
     ``outages``: the process's view of the database (the Service shares its own with
     the jobs), so an outage is logged once whoever meets it."""
-    app = bottle.Bottle()
+    app = App()  # a Bottle that replays kept answers first (scorer/api/fastpath.py)
     app.config["json.enable"] = False  # every route serialises itself (ETags need the bytes)
     sessions = make_session_factory(engine)
     if outages is None:
@@ -50,7 +51,9 @@ def create_app(
     )
     # One stamp reader for the routes whose caches follow max(score_events.id).
     stamps = StampReader(engine)
-    scores.install(app, engine, settings.watchlist, stamps)
+    scores.install(
+        app, engine, settings.watchlist, stamps, settings.service_tokens, outages.succeeded
+    )
     feeds.install(app, settings, sessions)
     articles.install(app, settings, engine, stamps)
     tickers.install(app, settings, engine)

@@ -3,6 +3,7 @@ score events over time (the Pro panel)."""
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,6 +16,8 @@ from sqlalchemy import Connection, Engine, Row, Select, bindparam, select, text
 
 from scorer.api import history, params
 from scorer.api.articles import ticker_score_json
+from scorer.api.compress import accepts_gzip
+from scorer.api.fastpath import Answer, App
 from scorer.api.http import BadRequest, dumps, etag_of, iso, send, send_json
 from scorer.api.stamp import StampReader
 from scorer.storage.buckets import INTERVALS
@@ -98,15 +101,26 @@ def install(
     engine: Engine,
     watchlist: frozenset[str],
     stamps: StampReader | None = None,
+    tokens: Sequence[str] = (),
+    read_ok: Callable[[], None] = lambda: None,
 ) -> None:
+    """The routes; on a ``fastpath.App`` kept latest answers are replayed before Bottle
+    routes them (for requests carrying one of ``tokens``; ``read_ok`` is told of each
+    such answer, as the errors plugin tells the outage watch of a route's)."""
     # The score reads use Core on a plain connection: a Session and ORM entities cost
     # more than the queries themselves here.
-    latest_items = _LatestCache(engine, stamps or StampReader(engine), watchlist)
+    latest_items = _LatestCache(
+        engine, stamps or StampReader(engine), watchlist, tokens=tokens, read_ok=read_ok
+    )
+    if isinstance(app, App):
+        app.fast_paths["/v1/scores/latest"] = latest_items
     history_views = history.ResponseCache()
 
     @app.get("/v1/scores/latest", params=LATEST)
     def latest(query: params.Query) -> str:
-        body, etag = latest_items.get(query["tickers"], query["window"], query["min_relevance"])
+        body, etag = latest_items.get(
+            query["tickers"], query["window"], query["min_relevance"], bottle.request.environ
+        )
         return send(body, cache=True, etag=etag)
 
     @app.get("/v1/scores/history", params=HISTORY)
@@ -229,7 +243,7 @@ class _State:
     """The items and responses kept for one stamp. Replaced whole, never edited once
     another stamp's state replaced it, so a thread never mixes two stamps."""
 
-    __slots__ = ("items", "responses", "since", "stamp")
+    __slots__ = ("fast", "items", "responses", "since", "stamp")
 
     def __init__(
         self,
@@ -238,16 +252,23 @@ class _State:
         items: dict[tuple[str, str, float], str | None] | None = None,
         responses: dict[tuple[tuple[str, ...], str, float], tuple[frozenset[str], str, str]]
         | None = None,
+        fast: dict[tuple[str, bool, str | None], tuple[frozenset[str], Answer]] | None = None,
     ) -> None:
         self.stamp, self.since = stamp, since
         # (ticker, window, min_relevance) -> the item's JSON text, None: no score.
         self.items = items if items is not None else {}
         # (tickers, window, min_relevance) -> (its tickers, body, ETag).
         self.responses = responses if responses is not None else {}
+        # (query string, gzip accepted, If-None-Match) -> (its tickers, what Bottle sent):
+        # replayed by the fast path (scorer/api/fastpath.py).
+        self.fast = fast if fast is not None else {}
 
 
 _CHANGED = text("SELECT DISTINCT ticker FROM score_events WHERE id > :after AND id <= :upto")
 _MAX_CHANGED_SPAN = 5_000  # more new events than this: start afresh instead
+_STAMP_READ = "reasonator.latest.stamp"  # environ: (ok, stamp or error) read by the fast path
+_KEPT = "reasonator.latest.kept"  # environ: (state, tickers) the route answered from
+_INM = "HTTP_IF_NONE_MATCH"
 
 
 class _LatestCache:
@@ -277,8 +298,12 @@ class _LatestCache:
         max_items: int = 5_000,
         max_responses: int = 5_000,
         clock: Callable[[], float] = time.monotonic,
+        tokens: Sequence[str] = (),
+        read_ok: Callable[[], None] = lambda: None,
     ) -> None:
         self._engine, self._stamps, self._watchlist = engine, stamps, watchlist
+        self._bearers = tuple(f"Bearer {token}".encode() for token in tokens)
+        self._read_ok = read_ok
         self._max_age, self._max_items, self._max_responses = max_age, max_items, max_responses
         self._clock = clock
         self._lock = threading.Lock()  # moving the state to a new stamp
@@ -317,7 +342,8 @@ class _LatestCache:
                 responses = {
                     k: v for k, v in list(state.responses.items()) if changed.isdisjoint(v[0])
                 }
-                state = _State(stamp, state.since, items, responses)
+                fast = {k: v for k, v in list(state.fast.items()) if changed.isdisjoint(v[0])}
+                state = _State(stamp, state.since, items, responses, fast)
             else:
                 state = _State(stamp, now)
             self._state = state
@@ -344,11 +370,73 @@ class _LatestCache:
                 self._window_texts[ticker, window] = (now, fresh[ticker])
         return {t: self._window_texts[t, window][1] for t in tickers}
 
-    def get(self, tickers: Sequence[str], window: str, least: float = 0.0) -> tuple[str, str]:
+    def answer(self, environ: dict[str, Any]) -> Answer | None:
+        """The fast path (``fastpath.FastPath``): what Bottle answered to the same
+        request (query string, gzip accepted or not, If-None-Match) under the current
+        stamp, for a request carrying a bearer token in the one plain form; else None,
+        and Bottle answers (reusing the stamp read here, or its failure)."""
+        auth = environ.get("HTTP_AUTHORIZATION")
+        if not isinstance(auth, str) or not self._authorized(auth):
+            return None
+        try:
+            stamp = self._stamps.read()
+        except Exception as exc:  # noqa: BLE001 -- Bottle's route raises it (a 503 or a 500)
+            environ[_STAMP_READ] = (False, exc)
+            return None
+        environ[_STAMP_READ] = (True, stamp)
+        state = self._current(stamp)
+        encoding = environ.get("HTTP_ACCEPT_ENCODING", "")
+        gzip = bool(encoding) and accepts_gzip(encoding[:256])  # as compress.py decides
+        kept = state.fast.get((environ.get("QUERY_STRING", ""), gzip, environ.get(_INM)))
+        if kept is None:
+            return None
+        self._read_ok()
+        return kept[1]
+
+    def offer(self, environ: dict[str, Any], answer: Answer) -> None:
+        """Keep what Bottle answered (a 200 or a 304 of the route) for the fast path."""
+        mark = environ.get(_KEPT)
+        if mark is None or not answer[0].startswith(("200 ", "304 ")):
+            return
+        state, tickers = mark
+        if self._state is not state or len(state.fast) > self._max_responses:
+            return
+        encoding = environ.get("HTTP_ACCEPT_ENCODING", "")
+        gzip = bool(encoding) and accepts_gzip(encoding[:256])
+        key = (environ.get("QUERY_STRING", ""), gzip, environ.get(_INM))
+        state.fast[key] = (frozenset(tickers), answer)
+
+    def _authorized(self, header: str) -> bool:
+        try:
+            given = header.encode("latin-1")
+        except UnicodeEncodeError:
+            return False
+        matched = False
+        for expected in self._bearers:  # every one compared: the time tells nothing
+            matched |= hmac.compare_digest(given, expected)
+        return matched
+
+    def get(
+        self,
+        tickers: Sequence[str],
+        window: str,
+        least: float = 0.0,
+        environ: dict[str, Any] | None = None,
+    ) -> tuple[str, str]:
         """The response's body and ETag for ``tickers`` with ``window``, items with a
-        relevance of at least ``least``."""
+        relevance of at least ``least``. ``environ``: the request's, where the fast
+        path left the stamp it read, and where the state used is marked for ``offer``."""
         # Read the stamp before the items: what is fetched is at least as new.
-        state = self._current(self._stamps.read())
+        read = None if environ is None else environ.pop(_STAMP_READ, None)
+        if read is None:
+            stamp = self._stamps.read()
+        elif read[0]:
+            stamp = read[1]
+        else:
+            raise read[1]
+        state = self._current(stamp)
+        if environ is not None:
+            environ[_KEPT] = (state, tuple(tickers))
         key = (tuple(tickers), window, least)
         kept = state.responses.get(key)
         if kept is not None:
