@@ -266,6 +266,7 @@ class _State:
 
 _CHANGED = text("SELECT DISTINCT ticker FROM score_events WHERE id > :after AND id <= :upto")
 _MAX_CHANGED_SPAN = 5_000  # more new events than this: start afresh instead
+_REFILL_AFTER_RESET = 200  # items fetched again at once when everything kept is dropped
 _STAMP_READ = "reasonator.latest.stamp"  # environ: (ok, stamp or error) read by the fast path
 _KEPT = "reasonator.latest.kept"  # environ: (state, tickers) the route answered from
 _INM = "HTTP_IF_NONE_MATCH"
@@ -336,18 +337,63 @@ class _LatestCache:
                     changed = set(
                         conn.execute(_CHANGED, {"after": state.stamp, "upto": stamp}).scalars()
                     )
-                # list(): a snapshot taken in one step, while other threads may still
-                # add to the old state's dicts.
-                items = {k: v for k, v in list(state.items.items()) if k[0] not in changed}
+                    # list(): a snapshot taken in one step, while other threads may still
+                    # add to the old state's dicts.
+                    kept = list(state.items.items())
+                    items = {k: v for k, v in kept if k[0] not in changed}
+                    # The changed items fetched again now, in one statement per window and
+                    # relevance, read after the stamp (so at least as new): the threads
+                    # that wait for this state then assemble their answers without a query.
+                    items |= self._refill(conn, [k for k, _ in kept if k[0] in changed])
                 responses = {
                     k: v for k, v in list(state.responses.items()) if changed.isdisjoint(v[0])
                 }
                 fast = {k: v for k, v in list(state.fast.items()) if changed.isdisjoint(v[0])}
                 state = _State(stamp, state.since, items, responses, fast)
             else:
+                # Afresh (max_age, or too much changed): the items most recently kept are
+                # fetched again at once, a bounded number, instead of by every thread.
+                recent = list(state.items)[-_REFILL_AFTER_RESET:]
                 state = _State(stamp, now)
+                if recent:
+                    with self._engine.connect() as conn:
+                        state.items.update(self._refill(conn, recent))
             self._state = state
             return state
+
+    def _refill(
+        self, conn: Connection, keys: Sequence[tuple[str, str, float]]
+    ) -> dict[tuple[str, str, float], str | None]:
+        """The items of ``keys`` fetched now, per (window, relevance), 50 tickers a time."""
+        groups: dict[tuple[str, float], list[str]] = {}
+        for ticker, window, least in keys:
+            groups.setdefault((window, least), []).append(ticker)
+        out: dict[tuple[str, str, float], str | None] = {}
+        for (window, least), tickers in groups.items():
+            for i in range(0, len(tickers), params.MAX_TICKERS):
+                out |= self._fetch(conn, tickers[i : i + params.MAX_TICKERS], window, least)
+        return out
+
+    def _fetch(
+        self, conn: Connection, tickers: Sequence[str], window: str, least: float
+    ) -> dict[tuple[str, str, float], str | None]:
+        """(ticker, window, least) -> the item's JSON text, None: no such score."""
+        bound: dict[str, Any] = _ticker_params(tickers)
+        if least > 0:
+            bound["least"] = least
+        texts = {
+            row.ticker: dumps(_event_json(row))
+            for row in conn.execute(_latest(len(tickers), least > 0), bound)
+        }
+        windows = self._windows(conn, list(texts), window, self._clock())
+        found: dict[tuple[str, str, float], str | None] = {}
+        for ticker in tickers:
+            text_ = texts.get(ticker)
+            # The item's object, closed after its window: '{…,"window":{…}}'.
+            found[ticker, window, least] = (
+                None if text_ is None else f'{text_[:-1]},"window":{windows[ticker]}}}'
+            )
+        return found
 
     def _windows(
         self, conn: Connection, tickers: list[str], window: str, now: float
@@ -461,21 +507,8 @@ class _LatestCache:
         wanted = [t for t in tickers if (t, window, least) not in items]
         found: dict[tuple[str, str, float], str | None] = {}
         if wanted:
-            bound: dict[str, Any] = _ticker_params(wanted)
-            if least > 0:
-                bound["least"] = least
             with self._engine.connect() as conn:
-                texts = {
-                    row.ticker: dumps(_event_json(row))
-                    for row in conn.execute(_latest(len(wanted), least > 0), bound)
-                }
-                windows = self._windows(conn, list(texts), window, self._clock())
-            for ticker in wanted:
-                text_ = texts.get(ticker)
-                # The item's object, closed after its window: '{…,"window":{…}}'.
-                found[ticker, window, least] = (
-                    None if text_ is None else f'{text_[:-1]},"window":{windows[ticker]}}}'
-                )
+                found = self._fetch(conn, wanted, window, least)
             if self._state is state:
                 items.update(found)
         return {

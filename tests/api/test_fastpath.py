@@ -134,3 +134,23 @@ def test_a_bad_query_is_refused_by_bottle_as_before(raw: App) -> None:
     app.get(f"{LATEST}?{QUERY}", headers=AUTH)
     assert app.get(f"{LATEST}?{QUERY}&x=1", headers=AUTH, status=400).json["error"] == "bad_request"
     assert app.post(f"{LATEST}?{QUERY}", headers=AUTH, status=405)
+
+
+def test_what_no_stamp_shows_a_deleted_score_is_gone_after_max_age(
+    raw: App, engine: Engine
+) -> None:
+    from sqlalchemy import delete
+
+    from scorer.api.scores import _LatestCache
+    from scorer.api.stamp import StampReader
+
+    now = 0.0
+    cache = _LatestCache(engine, StampReader(engine), clock=lambda: now)
+    _score(engine, 10, "TSLA", -0.9)  # the newest TSLA score, not the newest id later
+    _score(engine, 11, "AAPL", 0.1)
+    assert '"score":-0.9' in cache.get(["TSLA"], "24h")[0]
+    with engine.begin() as conn:  # retention, say: the stamp (max id 11) does not move
+        conn.execute(delete(ScoreEvent).where(ScoreEvent.article_id == 10))
+    assert '"score":-0.9' in cache.get(["TSLA"], "24h")[0]  # kept, within max_age
+    now += 2.5
+    assert '"score":-0.9' not in cache.get(["TSLA"], "24h")[0]
