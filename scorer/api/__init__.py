@@ -26,8 +26,10 @@ from scorer.api import (
     tickers,
 )
 from scorer.api.auth import PUBLIC_ROUTES, BearerAuth
+from scorer.api.fastpath import App
 from scorer.api.http import install_errors
 from scorer.api.params import Parameters
+from scorer.api.stamp import StampReader
 from scorer.api.workers import WorkerBoard
 from scorer.config.settings import Settings
 from scorer.scoring.model import ModelLoader
@@ -49,7 +51,7 @@ def create_app(
     """Build the WSGI app. Nothing here touches the network or loads a model.
     ``outages``: the process's view of the database (the Service shares its own with
     the jobs), so an outage is logged once whoever meets it."""
-    app = bottle.Bottle()
+    app = App()  # a Bottle that replays kept answers first (scorer/api/fastpath.py)
     app.config["json.enable"] = False  # every route serialises itself (ETags need the bytes)
     sessions = make_session_factory(engine)
     if outages is None:
@@ -57,9 +59,13 @@ def create_app(
     health.install(
         app, settings, sessions=sessions, loader=loader, role=role, clock=clock, outages=outages
     )
-    scores.install(app, engine, settings.watchlist)
+    # One stamp reader for the routes whose caches follow max(score_events.id).
+    stamps = StampReader(engine)
+    scores.install(
+        app, engine, settings.watchlist, stamps, settings.service_tokens, outages.succeeded
+    )
     feeds.install(app, settings, sessions)
-    articles.install(app, settings, engine)
+    articles.install(app, settings, engine, stamps)
     drilldown.install(app, settings, engine)
     tickers.install(app, settings, engine)
     openapi.install(app)
