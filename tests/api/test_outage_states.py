@@ -179,14 +179,14 @@ def _downgrade(engine: Engine, revision: str) -> None:
 def test_a_release_whose_migration_has_not_run_is_a_no_schema_503_not_a_500(
     served: Served, engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The code is a release ahead of the database (0013 adds ``score_events.scored_by``):
-    a missing column is the schema behind, told like a missing table, never a 500."""
+    """The code is releases ahead of the database (0012 adds ``score_events.method``,
+    ``scope`` and ``highlights``, which every article lists): a missing column is the
+    schema behind, told like a missing table, never a 500."""
     assert served.health()["database"] == "ok"
-    _downgrade(engine, "0012")
+    _downgrade(engine, "0011")
     try:
         engine.dispose()
-        # /v1/articles reads scored_by's table whole; the others never name the column
-        # and keep answering.
+        # /v1/articles reads the columns; /v1/tickers never names them and keeps answering.
         response = served.app.get("/v1/articles", headers=AUTH, status=503)
         assert response.json == {"error": "unavailable", "message": Outage.NO_SCHEMA.reason}
         assert "older one than this release" in response.json["message"]
