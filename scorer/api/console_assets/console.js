@@ -590,50 +590,32 @@
     $("drill-title").textContent = `${chart.ticker}: ${when(bucket.start)} – ${when(bucket.end)}`;
     note.textContent = "Loading…";
     section.scrollIntoView({ block: "start" });
-    let articles = [];
-    let exact = true;
-    if ("articles" in bucket) {
-      // The API links each bucket to its articles (null: an empty bucket).
-      if (bucket.articles === null) {
-        note.textContent = "This bucket holds no scores.";
-        return;
-      }
-      let url = bucket.articles;
-      for (let page = 0; url && page < MAX_PAGES; page += 1) {
-        let body;
-        try {
-          body = await get(url);
-        } catch (error) {
-          if (error.status === 410) {
-            note.textContent = `The articles of this bucket are gone: ${error.message}`;
-            section.dataset.listed = 0;
-            return;
-          }
-          throw error;
+    // Each bucket links to the articles it counts (null: an empty bucket).
+    if (!bucket.articles) {
+      note.textContent = "This bucket holds no scores.";
+      return;
+    }
+    const articles = [];
+    let url = bucket.articles;
+    for (let page = 0; url && page < MAX_PAGES; page += 1) {
+      let body;
+      try {
+        body = await get(url);
+      } catch (error) {
+        if (error.status === 410) {
+          note.textContent = `The articles of this bucket are gone: ${error.message}`;
+          section.dataset.listed = 0;
+          return;
         }
-        articles.push(...body.articles.map((a) => ({ ...a, tickers: [a.score] })));
-        url = body.next_cursor ? `${bucket.articles}&${query({ cursor: body.next_cursor })}` : null;
+        throw error;
       }
-    } else {
-      // No link (an API before the drill-down): the articles published in the span the
-      // bucket collects. A bucket also holds what came since the previous bucket ended
-      // (news outside a session counts in the next session's first bucket).
-      const previous = index > 0 ? chart.data[index - 1].end : bucket.start;
-      const to = isoSeconds(Date.parse(bucket.end) - 1000).replace("Z", ".999999Z"); // 'to' is inclusive
-      const params = { ticker: chart.ticker, from: previous, to, limit: 200 };
-      let cursor = null;
-      for (let page = 0; page < MAX_PAGES; page += 1) {
-        const body = await get(`/v1/articles?${query({ ...params, cursor })}`);
-        articles.push(...body.data);
-        cursor = body.next_cursor;
-        if (!cursor) break;
-      }
-      exact = chart.basis === "published";
+      articles.push(...body.articles.map((a) => ({ ...a, tickers: [a.score] })));
+      url = body.next_cursor ? `${bucket.articles}&${query({ cursor: body.next_cursor })}` : null;
     }
     section.dataset.listed = articles.length;
     note.textContent =
       `${bucket.count} scores in this bucket; ${articles.length} articles listed` +
-      (exact ? "." : " (by publication time: on the known basis a score counts when it was known, so the two can differ).");
+      (url ? ` (the first ${MAX_PAGES} pages).` : ".");
     for (const article of articles) list.append(articleItem(article, chart.ticker));
   }
 
