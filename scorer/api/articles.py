@@ -22,9 +22,17 @@ from scorer.api.http import BadRequest, dumps, etag_of, iso, send
 from scorer.api.stamp import StampReader
 from scorer.config.settings import Settings
 from scorer.scoring.model.base import LABELS
-from scorer.storage.tables import Article, ArticleTicker, ScoreEvent, UTCDateTime
+from scorer.storage.tables import SHOWN, Article, ArticleTicker, ScoreEvent, UTCDateTime
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+# Articles per page, here and in a bucket's drill-down (scorer/api/drilldown.py).
+LIMIT = params.whole(
+    "limit",
+    f"articles per page (default {DEFAULT_LIMIT})",
+    low=1,
+    high=MAX_LIMIT,
+    default=DEFAULT_LIMIT,
+)
 
 
 SPEC = params.Spec(
@@ -42,13 +50,7 @@ SPEC = params.Spec(
             "min_relevance",
             "0 to 1: only scores of tickers tagged with at least this relevance (default 0)",
         ),
-        params.whole(
-            "limit",
-            f"articles per page (default {DEFAULT_LIMIT})",
-            low=1,
-            high=MAX_LIMIT,
-            default=DEFAULT_LIMIT,
-        ),
+        LIMIT,
         params.cursor("cursor", "next_cursor of the previous page, as it is"),
     )
 )
@@ -136,18 +138,7 @@ def _page_statement(
             page.c.source,
             page.c.published_at,
             event.id.label("event_id"),
-            event.ticker,
-            event.label,
-            event.score,
-            event.p_positive,
-            event.p_negative,
-            event.p_neutral,
-            event.scored_at,
-            event.model_id,
-            event.model_revision,
-            event.method,
-            event.scope,
-            event.highlights,
+            *(event[name] for name in SHOWN),
             tag.relevance,
             tag.tagged_by,
         )

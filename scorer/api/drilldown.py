@@ -21,7 +21,6 @@ from scorer.storage.buckets import INTERVALS
 from scorer.storage.rollups import BASES
 
 PATH = "/v1/scores/history/articles"
-DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
 SPEC = params.Spec(
     (
@@ -42,13 +41,7 @@ SPEC = params.Spec(
             ),
             required=True,
         ),
-        params.whole(
-            "limit",
-            f"articles per page (default {DEFAULT_LIMIT})",
-            low=1,
-            high=MAX_LIMIT,
-            default=DEFAULT_LIMIT,
-        ),
+        articles.LIMIT,
         params.cursor("cursor", "next_cursor of the previous page of this bucket, as it is"),
     )
 )

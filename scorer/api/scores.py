@@ -22,7 +22,7 @@ from scorer.api.http import BadRequest, dumps, etag_of, iso, send, send_json
 from scorer.api.stamp import StampReader
 from scorer.storage.buckets import INTERVALS
 from scorer.storage.rollups import BASES
-from scorer.storage.tables import Article, ArticleTicker, ScoreEvent
+from scorer.storage.tables import SHOWN, Article, ArticleTicker, ScoreEvent
 
 HISTORY_DEFAULT_SPAN = timedelta(days=7)
 
@@ -171,18 +171,7 @@ def _next_minute(now: datetime) -> datetime:
 # What an item of "latest" and "history" shows: the event joined to its article.
 _EVENTS = (
     select(
-        ScoreEvent.ticker,
-        ScoreEvent.label,
-        ScoreEvent.score,
-        ScoreEvent.p_positive,
-        ScoreEvent.p_negative,
-        ScoreEvent.p_neutral,
-        ScoreEvent.scored_at,
-        ScoreEvent.model_id,
-        ScoreEvent.model_revision,
-        ScoreEvent.method,
-        ScoreEvent.scope,
-        ScoreEvent.highlights,
+        *(getattr(ScoreEvent, name) for name in SHOWN),
         Article.title,
         Article.url,
         Article.source,

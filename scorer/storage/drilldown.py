@@ -22,7 +22,7 @@ from scorer.market import calendar
 from scorer.storage.buckets import Bucket, bucket_of, source_range
 from scorer.storage.rollups import PLACED
 from scorer.storage.store import PRUNED_BEFORE
-from scorer.storage.tables import Article, ArticleTicker, Meta, ScoreEvent, ScoreRollup
+from scorer.storage.tables import SHOWN, Article, ArticleTicker, Meta, ScoreEvent, ScoreRollup
 
 
 class NotABucket(ValueError):
@@ -111,18 +111,7 @@ def _listing(basis: str, paged: bool) -> Select[*tuple[Any, ...]]:
             Article.url,
             Article.source,
             Article.published_at,
-            ScoreEvent.ticker,
-            ScoreEvent.label,
-            ScoreEvent.score,
-            ScoreEvent.p_positive,
-            ScoreEvent.p_negative,
-            ScoreEvent.p_neutral,
-            ScoreEvent.scored_at,
-            ScoreEvent.model_id,
-            ScoreEvent.model_revision,
-            ScoreEvent.method,
-            ScoreEvent.scope,
-            ScoreEvent.highlights,
+            *(getattr(ScoreEvent, name) for name in SHOWN),
             # As the roll-ups weigh a pair with no tag row (1.0); the tag's own default.
             func.coalesce(ArticleTicker.relevance, 1.0).label("relevance"),
             func.coalesce(ArticleTicker.tagged_by, "feed").label("tagged_by"),

@@ -202,6 +202,24 @@ class ScoreEvent(Base):
     article: Mapped[Article] = relationship()
 
 
+# The columns of a score event that a ticker's score shows (the API's
+# ``articles.ticker_score_json``): every listing of scores selects these by name.
+SHOWN = (
+    "ticker",
+    "label",
+    "score",
+    "p_positive",
+    "p_negative",
+    "p_neutral",
+    "scored_at",
+    "model_id",
+    "model_revision",
+    "method",
+    "scope",
+    "highlights",
+)
+
+
 class BatchScoreJob(Base):
     """A request to re-score stored articles under one model revision
     (``python -m scorer rescore``). The score job works through it like new news."""
