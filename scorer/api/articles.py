@@ -248,15 +248,19 @@ def ticker_score_json(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-def _article_json(row: Any, tickers: list[dict[str, Any]]) -> dict[str, Any]:
+def article_head(row: Any) -> dict[str, Any]:
+    """What every listing shows of an article itself, before its scores."""
     return {
         "id": row.id,
         "headline": row.title,
         "url": row.url,
         "source": row.source,
         "published_at": iso(row.published_at),
-        "tickers": tickers,
     }
+
+
+def _article_json(row: Any, tickers: list[dict[str, Any]]) -> dict[str, Any]:
+    return {**article_head(row), "tickers": tickers}
 
 
 class Cursors:

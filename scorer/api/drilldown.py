@@ -112,11 +112,4 @@ def _gone(message: str) -> str:
 
 
 def _article_json(row: Row[Any]) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "headline": row.title,
-        "url": row.url,
-        "source": row.source,
-        "published_at": iso(row.published_at),
-        "score": articles.ticker_score_json(row),
-    }
+    return {**articles.article_head(row), "score": articles.ticker_score_json(row)}
